@@ -1,0 +1,3 @@
+"""hotspare: hardware-level redundancy monitor."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,464 @@
+"""The agent's configuration: TOML, strictly validated, with errors that name file and key.
+
+``/etc/hotspare/agent.toml`` is read first, then ``agent.d/*.toml`` beside it in name
+order. Keys of ``[agent]``, ``[mqtt]`` and ``[prometheus]`` in a later file override
+earlier ones; ``[[collectors.<type>]]`` and ``[[groups]]`` entries add up. Unknown keys
+are rejected. Every key is declared once, in the tables below, and the sample config
+is generated from the same tables, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from collectors.base import GroupKind, GroupSpec, Option
+
+DEFAULT_PATH = "/etc/hotspare/agent.toml"
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
+
+# Collector type -> module. Modules are imported only when a config names the type,
+# so a library that no configured collector needs is never loaded.
+COLLECTOR_MODULES = {
+    "mdstat": "collectors.mdstat",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, located: ``file: key: what was expected, what was found``."""
+
+    def __init__(self, file: str | os.PathLike[str], key: str, message: str) -> None:
+        self.file, self.key, self.message = str(file), key, message
+        where = f"{self.file}: {key}: " if key else f"{self.file}: "
+        super().__init__(where + message)
+
+
+AGENT_OPTIONS: dict[str, Option] = {
+    "site": Option(
+        str,
+        None,
+        "The site (datacenter) this host belongs to; part of every MQTT topic.",
+        required=True,
+        example="dc1",
+    ),
+    "host": Option(
+        str, "", "This host's name in topics and payloads. Empty: the machine's hostname."
+    ),
+    "interval": Option(float, 5.0, "Seconds between polls: the default for every collector."),
+    "timeout": Option(float, 10.0, "Seconds a poll may take before its components become unknown."),
+    "jitter": Option(
+        float, 1.0, "Upper bound, in seconds, of the random delay before a collector's first poll."
+    ),
+    "heartbeat": Option(
+        float, 30.0, "Seconds between re-publications of the health document when nothing changes."
+    ),
+    "stale_after": Option(
+        float,
+        0.0,
+        "Seconds without a reading after which a component is unknown. 0: three intervals of its collector, at least the timeout.",
+    ),
+    "rise": Option(int, 1, "Consecutive OK observations before a recovery is reported."),
+    "fall": Option(int, 1, "Consecutive observations of a worse state before it is reported."),
+    "dwell": Option(float, 0.0, "Seconds a new state must also have lasted before it is reported."),
+    "state_dir": Option(
+        str, "/var/lib/hotspare", "Where the outbox and the sequence counter live."
+    ),
+    "log_level": Option(str, "info", "Log level.", choices=("debug", "info", "warning", "error")),
+}
+
+MQTT_OPTIONS: dict[str, Option] = {
+    "url": Option(
+        str,
+        "mqtt://127.0.0.1:1883",
+        "The broker: mqtt://HOST[:PORT] or mqtts://HOST[:PORT] for TLS.",
+    ),
+    "protocol": Option(str, "5", "MQTT protocol version.", choices=("5", "3.1.1")),
+    "client_id": Option(str, "", "Client id. Empty: hotspare-<site>-<host>."),
+    "topic_prefix": Option(str, "hotspare/v1", "The first levels of every topic."),
+    "keepalive": Option(
+        int, 30, "Keepalive in seconds; the broker publishes the Last Will after 1.5 times this."
+    ),
+    "username": Option(str, "", "User name. Empty: connect anonymously."),
+    "password_file": Option(
+        str, "", "A file holding the password (first line), readable by the agent only."
+    ),
+    "ca_file": Option(
+        str, "", "CA bundle to verify the broker with (mqtts://). Empty: the system's CAs."
+    ),
+    "cert_file": Option(str, "", "Client certificate for mutual TLS."),
+    "key_file": Option(str, "", "Private key of the client certificate."),
+    "tls_insecure": Option(bool, False, "Skip the broker's host name check. For tests only."),
+    "outbox_max": Option(
+        int,
+        10000,
+        "Events kept on disk while the broker is unreachable; the oldest go first beyond this.",
+    ),
+}
+
+PROMETHEUS_OPTIONS: dict[str, Option] = {
+    "listen": Option(
+        str, "", "Serve Prometheus metrics on this HOST:PORT, e.g. 127.0.0.1:9877. Empty: off."
+    ),
+}
+
+COLLECTOR_COMMON: dict[str, Option] = {
+    "name": Option(
+        str,
+        "",
+        "Instance name, unique per agent. Empty: the collector type, numbered from the second on.",
+    ),
+    "interval": Option(float, 0.0, "Seconds between polls. 0: [agent] interval."),
+    "timeout": Option(float, 0.0, "Seconds a poll may take. 0: [agent] timeout."),
+}
+
+GROUP_OPTIONS: dict[str, Option] = {
+    "id": Option(
+        str,
+        None,
+        "Group id. An id a collector discovered (e.g. md/md0) overrides that group.",
+        required=True,
+        example="md/md0",
+    ),
+    "required": Option(int, None, "How many members must be serving.", required=True, example=1),
+    "members": Option(list, [], "Component ids. Empty: keep the discovered group's members."),
+    "kind": Option(str, "custom", "Group kind.", choices=tuple(k.value for k in GroupKind)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    site: str
+    host: str
+    interval: float
+    timeout: float
+    jitter: float
+    heartbeat: float
+    stale_after: float
+    rise: int
+    fall: int
+    dwell: float
+    state_dir: str
+    log_level: str
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    url: str
+    protocol: str
+    client_id: str
+    topic_prefix: str
+    keepalive: int
+    username: str
+    password: str = field(repr=False)  # read from password_file; never logged
+    ca_file: str
+    cert_file: str
+    key_file: str
+    tls_insecure: bool
+    outbox_max: int
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+    @property
+    def hostname(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSettings:
+    type: str
+    name: str
+    interval: float
+    timeout: float
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    agent: AgentSettings
+    mqtt: MqttSettings
+    prometheus_listen: str
+    collectors: tuple[CollectorSettings, ...]
+    groups: tuple[GroupSpec, ...]
+    files: tuple[str, ...]
+
+
+def collector_module(kind: str) -> ModuleType:
+    return importlib.import_module(COLLECTOR_MODULES[kind])
+
+
+def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
+    """Read and validate the config at ``path`` and its ``agent.d/*.toml`` drop-ins."""
+    main = Path(path)
+    files = [main, *sorted((main.parent / "agent.d").glob("*.toml"))]
+    merged: dict[str, dict[str, Any]] = {"agent": {}, "mqtt": {}, "prometheus": {}}
+    origin: dict[str, Path] = {}  # "section.key" -> file, for errors after the merge
+    collectors: list[tuple[Path, str, int, dict[str, Any]]] = []
+    groups: list[GroupSpec] = []
+    for file in files:
+        doc = _read(file)
+        for section, value in doc.items():
+            if section in merged:
+                table = _table(file, section, value)
+                options = _SECTIONS[section]
+                merged[section].update(_validate(file, section, table, options))
+                origin.update({f"{section}.{k}": file for k in table})
+            elif section == "collectors":
+                for kind, entries in _table(file, section, value).items():
+                    if kind not in COLLECTOR_MODULES:
+                        known = ", ".join(sorted(COLLECTOR_MODULES))
+                        raise ConfigError(
+                            file, f"collectors.{kind}", f"unknown collector type; known: {known}"
+                        )
+                    for i, entry in enumerate(_array(file, f"collectors.{kind}", entries)):
+                        collectors.append((file, kind, i, entry))
+            elif section == "groups":
+                for i, entry in enumerate(_array(file, "groups", value)):
+                    groups.append(_group(file, f"groups[{i}]", entry))
+            else:
+                raise ConfigError(
+                    file,
+                    section,
+                    "unknown section; expected agent, mqtt, prometheus, collectors or groups",
+                )
+    agent = _agent(main, merged["agent"], origin)
+    mqtt = _mqtt(merged["mqtt"], origin, main)
+    listen = merged["prometheus"].get("listen", "")
+    if listen:
+        _host_port(origin.get("prometheus.listen", main), "prometheus.listen", listen)
+    built = _collectors(collectors, agent)
+    return Config(agent, mqtt, listen, built, tuple(groups), tuple(str(f) for f in files))
+
+
+_SECTIONS = {"agent": AGENT_OPTIONS, "mqtt": MQTT_OPTIONS, "prometheus": PROMETHEUS_OPTIONS}
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(file, "", "no such file") from None
+    except PermissionError:
+        raise ConfigError(file, "", "permission denied") from None
+    except IsADirectoryError:
+        raise ConfigError(file, "", "is a directory, expected a TOML file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(file, "", f"not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(file, "", f"not UTF-8 text: {e}") from None
+
+
+def _table(file: Path, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(file, key, f"expected a table, got {_describe(value)}")
+    return value
+
+
+def _array(file: Path, key: str, value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(
+            file, key, f"expected an array of tables ([[{key}]]), got {_describe(value)}"
+        )
+    return value
+
+
+def _describe(value: Any) -> str:
+    kinds = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }
+    return f"{kinds.get(type(value), type(value).__name__)} ({value!r})"
+
+
+def _validate(
+    file: Path, prefix: str, table: Mapping[str, Any], options: Mapping[str, Option]
+) -> dict[str, Any]:
+    """Type-check the keys present in ``table`` (defaults and required keys come later)."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{prefix}.{key}"
+        opt = options.get(key)
+        if opt is None:
+            known = ", ".join(options)
+            raise ConfigError(file, where, f"unknown key; expected one of: {known}")
+        out[key] = _check(file, where, opt, value)
+    return out
+
+
+def _check(file: Path, where: str, opt: Option, value: Any) -> Any:
+    t = opt.type
+    ok = (
+        (t is bool and isinstance(value, bool))
+        or (t is int and isinstance(value, int) and not isinstance(value, bool))
+        or (t is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (t is str and isinstance(value, str))
+        or (t is list and isinstance(value, list) and all(isinstance(v, str) for v in value))
+    )
+    if not ok:
+        expected = {
+            bool: "true or false",
+            int: "an integer",
+            float: "a number",
+            str: "a string",
+            list: "an array of strings",
+        }[t]
+        raise ConfigError(file, where, f"expected {expected}, got {_describe(value)}")
+    if t is float:
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(file, where, f"expected a finite number >= 0, got {value!r}")
+    if t is int and value < 0:
+        raise ConfigError(file, where, f"expected an integer >= 0, got {value!r}")
+    if opt.choices and value not in opt.choices:
+        raise ConfigError(
+            file, where, f"expected one of {', '.join(map(repr, opt.choices))}, got {value!r}"
+        )
+    return tuple(value) if t is list else value
+
+
+def _complete(
+    file: Path, prefix: str, values: Mapping[str, Any], options: Mapping[str, Option]
+) -> dict[str, Any]:
+    out = {}
+    for key, opt in options.items():
+        if key in values:
+            out[key] = values[key]
+        elif opt.required:
+            raise ConfigError(file, f"{prefix}.{key}", f"required key missing ({opt.help})")
+        else:
+            out[key] = opt.default
+    return out
+
+
+def _positive(file: Path, where: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(file, where, f"expected a number > 0, got {value!r}")
+
+
+def _agent(main: Path, values: Mapping[str, Any], origin: Mapping[str, Path]) -> AgentSettings:
+    v = _complete(main, "agent", values, AGENT_OPTIONS)
+    for key in ("interval", "timeout", "heartbeat"):
+        _positive(origin.get(f"agent.{key}", main), f"agent.{key}", v[key])
+    for key in ("rise", "fall"):
+        if v[key] < 1:
+            raise ConfigError(
+                origin.get(f"agent.{key}", main),
+                f"agent.{key}",
+                f"expected an integer >= 1, got {v[key]}",
+            )
+    for key in ("site", "host"):
+        bad = set(v[key]) & set("/+#\0 ")
+        if bad or (key == "site" and not v[key]):
+            raise ConfigError(
+                origin.get(f"agent.{key}", main),
+                f"agent.{key}",
+                f"expected a non-empty name without '/', '+', '#' or spaces, got {v[key]!r}",
+            )
+    if not v["host"]:
+        v["host"] = socket.gethostname().split(".")[0]
+    return AgentSettings(**v)
+
+
+def _mqtt(values: Mapping[str, Any], origin: Mapping[str, Path], main: Path) -> MqttSettings:
+    v = _complete(main, "mqtt", values, MQTT_OPTIONS)
+    url_file = origin.get("mqtt.url", main)
+    parts = urlsplit(v["url"])
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ConfigError(
+            url_file,
+            "mqtt.url",
+            f"expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got {v['url']!r}",
+        )
+    if parts.username or parts.password:
+        raise ConfigError(
+            url_file,
+            "mqtt.url",
+            "credentials do not belong in the URL; use username and password_file",
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(url_file, "mqtt.url", f"bad port in {v['url']!r}") from None
+    password = ""
+    if v["password_file"]:
+        pw_file = origin.get("mqtt.password_file", main)
+        try:
+            password = next(iter(Path(v["password_file"]).read_text().splitlines()), "")
+        except OSError as e:
+            raise ConfigError(
+                pw_file, "mqtt.password_file", f"cannot read {v['password_file']}: {e.strerror}"
+            ) from None
+    for key in ("ca_file", "cert_file", "key_file"):
+        if v[key] and not Path(v[key]).is_file():
+            raise ConfigError(
+                origin.get(f"mqtt.{key}", main), f"mqtt.{key}", f"no such file: {v[key]}"
+            )
+    if v["outbox_max"] < 1:
+        raise ConfigError(
+            origin.get("mqtt.outbox_max", main), "mqtt.outbox_max", "expected an integer >= 1"
+        )
+    del v["password_file"]
+    return MqttSettings(password=password, **v)
+
+
+def _host_port(file: Path, key: str, value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(file, key, f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _group(file: Path, where: str, entry: Mapping[str, Any]) -> GroupSpec:
+    v = _complete(file, where, _validate(file, where, entry, GROUP_OPTIONS), GROUP_OPTIONS)
+    if v["members"] and v["required"] > len(v["members"]):
+        raise ConfigError(
+            file,
+            f"{where}.required",
+            f"expected at most {len(v['members'])} (the number of members), got {v['required']}",
+        )
+    return GroupSpec(
+        id=v["id"], kind=GroupKind(v["kind"]), required=v["required"], members=tuple(v["members"])
+    )
+
+
+def _collectors(
+    entries: list[tuple[Path, str, int, dict[str, Any]]], agent: AgentSettings
+) -> tuple[CollectorSettings, ...]:
+    out: list[CollectorSettings] = []
+    names: dict[str, Path] = {}
+    counts: dict[str, int] = {}
+    for file, kind, i, entry in entries:
+        where = f"collectors.{kind}[{i}]"
+        module = collector_module(kind)
+        options: Mapping[str, Option] = {**COLLECTOR_COMMON, **module.OPTIONS}
+        v = _complete(file, where, _validate(file, where, entry, options), options)
+        counts[kind] = counts.get(kind, 0) + 1
+        name = v.pop("name") or (kind if counts[kind] == 1 else f"{kind}{counts[kind]}")
+        if name in names:
+            raise ConfigError(
+                file, f"{where}.name", f"duplicate collector name {name!r} (also in {names[name]})"
+            )
+        names[name] = file
+        interval = v.pop("interval") or agent.interval
+        timeout = v.pop("timeout") or agent.timeout
+        out.append(CollectorSettings(kind, name, interval, timeout, v))
+    return tuple(out)

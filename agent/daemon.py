@@ -1,0 +1,343 @@
+"""The agent daemon: the one composition root.
+
+Pollers feed the Evaluator; every poll result and a one-second tick re-evaluate the
+host; what changed goes out as retained state and as events (through the outbox);
+systemd hears READY, RELOADING, STOPPING and watchdog pings from the main loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from collectors.base import Snapshot
+
+from . import config as config_mod
+from . import systemd, wire
+from .config import Config, ConfigError
+from .evaluate import Evaluator, Policy, transitions
+from .model import HostHealth
+from .outbox import Outbox
+from .poller import Poller
+
+log = logging.getLogger("hotspare.agent")
+
+EXIT_CANTCREAT = 73  # sysexits.h: the state directory cannot be written
+TICK = 1.0  # seconds between re-evaluations without a poll (staleness, heartbeat, watchdog)
+
+
+def policy_for(cfg: Config) -> Policy:
+    a = cfg.agent
+    slowest = max((c.interval for c in cfg.collectors), default=a.interval)
+    longest = max((c.timeout for c in cfg.collectors), default=a.timeout)
+    stale = a.stale_after or max(3 * slowest, longest + slowest)
+    return Policy(rise=a.rise, fall=a.fall, dwell=a.dwell, stale_after=stale)
+
+
+def build_pollers(
+    cfg: Config, on_result: Callable[..., None], clock: Callable[[], float]
+) -> list[Poller]:
+    """One poller per configured collector instance (collector modules imported here)."""
+    pollers = []
+    for c in cfg.collectors:
+        collector = config_mod.collector_module(c.type).create(c.name, c.options)
+        pollers.append(
+            Poller(c.name, collector, c.interval, c.timeout, cfg.agent.jitter, on_result, clock)
+        )
+    return pollers
+
+
+async def poll_all_once(cfg: Config, clock: Callable[[], float] = time.time) -> HostHealth:
+    """Poll every collector once, concurrently, and evaluate: ``hotspare status`` and ``check``."""
+    evaluator = Evaluator(policy_for(cfg), cfg.groups)
+
+    def on_result(name: str, snapshot: Snapshot | None, error: str | None, now: float) -> None:
+        if snapshot is not None:
+            evaluator.observe(name, snapshot, now)
+        else:
+            evaluator.fail(name, error or "failed", now)
+            log.warning("collector %s: %s", name, error)
+
+    pollers = build_pollers(cfg, on_result, clock)
+    try:
+        await asyncio.gather(*(p.poll_once() for p in pollers))
+    finally:
+        for p in pollers:
+            p.close()
+    return evaluator.evaluate(cfg.agent.site, cfg.agent.host, clock())
+
+
+class Agent:
+    def __init__(
+        self, cfg: Config, config_path: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.clock = clock
+        self.evaluator = Evaluator(policy_for(cfg), cfg.groups)
+        self.health: HostHealth | None = None
+        self.pollers: list[Poller] = []
+        self._poller_tasks: list[asyncio.Task[None]] = []
+        self._retained: dict[str, dict[str, Any]] = {}  # topic -> last published body
+        self._health_summary: dict[str, Any] | None = None
+        self._last_health_publish = 0.0
+        self._ready = False
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.outbox: Outbox | None = None
+        self.publisher = None
+        self.metrics = None
+
+    # --- topics ---------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        return wire.base_topic(self.cfg.mqtt.topic_prefix, self.cfg.agent.site, self.cfg.agent.host)
+
+    def _seq(self) -> int:
+        assert self.outbox is not None
+        return self.outbox.next_seq()
+
+    # --- lifecycle ------------------------------------------------------------------
+    async def run(self) -> int:
+        state_dir = Path(self.cfg.agent.state_dir)
+        try:
+            self.outbox = Outbox(state_dir / "outbox.sqlite3", self.cfg.mqtt.outbox_max)
+        except Exception as e:
+            log.error("cannot open the outbox in %s: %s", state_dir, e)
+            return EXIT_CANTCREAT
+        loop = asyncio.get_running_loop()
+        for sig, handler in (
+            (signal.SIGTERM, self.stop),
+            (signal.SIGINT, self.stop),
+            (signal.SIGHUP, self.reload),
+        ):
+            loop.add_signal_handler(sig, handler)
+        self._start_publisher()
+        if self.cfg.prometheus_listen:
+            from .metrics import serve  # prometheus_client is imported only when configured
+
+            self.metrics = serve(self, self.cfg.prometheus_listen)
+        try:
+            pollers = build_pollers(self.cfg, self._on_result, self.clock)
+        except (ValueError, OSError) as e:
+            log.error("%s: cannot set up collectors: %s", self.config_path, e)
+            return config_mod.EXIT_CONFIG
+        self._start_pollers(pollers)
+        self._event("started", f"hotspare agent started with {len(self.pollers)} collector(s)")
+        main = asyncio.create_task(self._main_loop())
+        drain = asyncio.create_task(self._drain_forever())
+        await self._stop.wait()
+        systemd.notify("STOPPING=1")
+        log.info("stopping")
+        main.cancel()
+        self._stop_pollers()
+        drain.cancel()
+        assert self.publisher is not None
+        await self.publisher.stop(self._status_payload("offline"))
+        if self.metrics is not None:
+            self.metrics.shutdown()
+        self.outbox.close()
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _drain_forever(self) -> None:
+        while True:  # the publisher may be replaced by a reload
+            assert self.publisher is not None
+            publisher = self.publisher
+            task = asyncio.create_task(publisher.drain())
+            while self.publisher is publisher and not task.done():
+                await asyncio.sleep(0.2)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _start_publisher(self) -> None:
+        from .publisher import Publisher
+
+        assert self.outbox is not None
+        client_id = (
+            self.cfg.mqtt.client_id or f"hotspare-{self.cfg.agent.site}-{self.cfg.agent.host}"
+        )
+        self.publisher = Publisher(
+            self.cfg.mqtt,
+            client_id,
+            f"{self.base}/status",
+            self._status_payload("offline"),
+            self.outbox,
+            self._on_connect,
+        )
+        self.publisher.start()
+
+    def _start_pollers(self, pollers: list[Poller]) -> None:
+        self.pollers = pollers
+        self._poller_tasks = [
+            asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers
+        ]
+        self._ready = False
+        self._spawn(self._become_ready(self.pollers))
+
+    def _spawn(self, coro: Any) -> None:
+        """Run a background task, keeping a reference until it is done."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _stop_pollers(self) -> None:
+        for t in self._poller_tasks:
+            t.cancel()
+        for p in self.pollers:
+            p.close()
+
+    async def _become_ready(self, pollers: list[Poller]) -> None:
+        """Publish the first health once every collector polled once (or the wait ran out)."""
+        if pollers:
+            wait = max(p.timeout for p in pollers) + self.cfg.agent.jitter + 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(p.polled_once.wait() for p in pollers)), wait
+                )
+        if pollers is not self.pollers:
+            return  # a reload replaced them meanwhile
+        self._ready = True
+        self.refresh()
+        systemd.notify(
+            "READY=1", f"STATUS=watching {len(self.health.groups) if self.health else 0} group(s)"
+        )
+
+    async def _main_loop(self) -> None:
+        watchdog = systemd.watchdog_interval()
+        tick = min(TICK, watchdog) if watchdog else TICK
+        while True:
+            await asyncio.sleep(tick)
+            if watchdog:
+                systemd.notify("WATCHDOG=1")
+            if self._ready:
+                self.refresh()
+
+    # --- config reload --------------------------------------------------------------
+    def reload(self) -> None:
+        systemd.reloading()
+        try:
+            new = config_mod.load(self.config_path)
+            pollers = build_pollers(new, self._on_result, self.clock)
+        except (ConfigError, ValueError, OSError) as e:
+            log.error("reload rejected, keeping the running configuration: %s", e)
+            self._event("config_rejected", f"reload rejected, running configuration kept: {e}")
+            systemd.notify("READY=1", "STATUS=reload rejected: running configuration kept")
+            return
+        old, self.cfg = self.cfg, new
+        log.info("configuration reloaded from %s", ", ".join(new.files))
+        self.evaluator.policy = policy_for(new)
+        self.evaluator.configured_groups = new.groups
+        self._stop_pollers()
+        gone = {c.name for c in old.collectors} - {c.name for c in new.collectors}
+        for name in gone:
+            self.evaluator.forget(name)
+        if (old.mqtt, old.agent.site, old.agent.host) != (new.mqtt, new.agent.site, new.agent.host):
+            previous = self.publisher
+            assert previous is not None
+            self._retained.clear()
+            self._health_summary = None
+            self._start_publisher()
+            self._spawn(previous.stop(self._status_payload("offline")))
+        self._start_pollers(pollers)
+        self._event(
+            "config_reloaded", f"configuration reloaded: {len(new.collectors)} collector(s)"
+        )
+        systemd.notify("READY=1", "STATUS=configuration reloaded")
+
+    # --- evaluation and publishing --------------------------------------------------
+    def _on_result(
+        self, name: str, snapshot: Snapshot | None, error: str | None, now: float
+    ) -> None:
+        if snapshot is not None:
+            self.evaluator.observe(name, snapshot, now)
+        else:
+            self.evaluator.fail(name, error or "failed", now)
+        if self._ready:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-evaluate; send events for transitions and retained state for what changed."""
+        now = self.clock()
+        a = self.cfg.agent
+        health = self.evaluator.evaluate(a.site, a.host, now)
+        for t in transitions(self.health, health):
+            log.info(
+                "%s %s: %s -> %s %s",
+                t.scope,
+                t.id,
+                t.old or "(new)",
+                t.new or "(gone)",
+                f"({t.reason})" if t.reason else "",
+            )
+            event = wire.transition_event(a.site, a.host, t, self._seq(), now)
+            self._enqueue(event)
+        self.health = health
+        self._publish_state(health, now)
+
+    def _enqueue(self, event: dict[str, Any]) -> None:
+        assert self.publisher is not None
+        self.publisher.enqueue(f"{self.base}/events", wire.encode(event))
+
+    def _event(self, kind: str, message: str) -> None:
+        a = self.cfg.agent
+        self._enqueue(wire.agent_event(a.site, a.host, kind, message, self._seq(), self.clock()))
+
+    def _publish_state(self, health: HostHealth, now: float, force: bool = False) -> None:
+        """Publish retained topics whose content changed (all of them when ``force``)."""
+        bodies: dict[str, dict[str, Any]] = {}
+        for g in health.groups:
+            bodies[f"{self.base}/groups/{wire.id_topic(g.id)}"] = wire.group(g)
+        for c in health.components:
+            bodies[f"{self.base}/components/{wire.id_topic(c.id)}"] = wire.component(c)
+        for topic, body in bodies.items():
+            if force or _stable(body) != _stable(self._retained.get(topic)):
+                self._retained[topic] = body
+                self._publish(topic, wire.state_message(health, body, self._seq(), now))
+        for topic in [t for t in self._retained if t not in bodies]:
+            del self._retained[topic]
+            self._publish_raw(
+                topic, b""
+            )  # clears the retained message of a gone group or component
+        summary = {
+            "state": health.state.value,
+            "groups": [_stable(wire.group(g)) for g in health.groups],
+            "components": [_stable(wire.component(c)) for c in health.components],
+        }
+        heartbeat_due = now - self._last_health_publish >= self.cfg.agent.heartbeat
+        if force or heartbeat_due or summary != self._health_summary:
+            self._health_summary = summary
+            self._last_health_publish = now
+            self._publish(f"{self.base}/health", wire.health(health, self._seq(), now))
+
+    def _publish(self, topic: str, payload: dict[str, Any]) -> None:
+        self._publish_raw(topic, wire.encode(payload))
+
+    def _publish_raw(self, topic: str, payload: bytes) -> None:
+        assert self.publisher is not None
+        self.publisher.publish(topic, payload, retain=True, qos=1)
+
+    def _status_payload(self, state: str) -> bytes:
+        return wire.encode(wire.status(state, self._seq(), self.clock()))
+
+    def _on_connect(self) -> None:
+        """Birth message, then every retained topic again (the broker may have lost them)."""
+        self._publish_raw(f"{self.base}/status", self._status_payload("online"))
+        if self.health is not None:
+            self._publish_state(self.health, self.clock(), force=True)
+
+
+def _stable(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A body without the fields that change on every poll (times of observation)."""
+    if body is None:
+        return None
+    return {k: v for k, v in body.items() if k not in ("observed_at", "generated_at")}

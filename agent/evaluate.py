@@ -1,0 +1,272 @@
+"""Readings -> ComponentHealth -> GroupStatus -> HostHealth.
+
+Pure and deterministic: no I/O, no clock. Time is passed in, so every rule here is
+tested without sleeping. ``Evaluator`` keeps the per-component debounce state between
+polls; everything else is a function of its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from collectors.base import GroupSpec, Reading, Snapshot, State
+
+from .model import ComponentHealth, GroupState, GroupStatus, HostHealth, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How raw observations become reported component states.
+
+    ``fall``: consecutive observations of a worse state before it is reported.
+    ``rise``: consecutive OK observations before a recovery is reported.
+    ``dwell``: seconds a new state must also have lasted (0: counts alone decide).
+    ``stale_after``: a component not heard of for this long is UNKNOWN.
+    """
+
+    rise: int = 1
+    fall: int = 1
+    dwell: float = 0.0
+    stale_after: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Tracker:
+    """Debounce state of one component."""
+
+    reported: State
+    since: float
+    candidate: State | None = None
+    count: int = 0
+    candidate_since: float = 0.0
+
+
+def step(tracker: Tracker | None, observed: State, now: float, policy: Policy) -> Tracker:
+    """Advance one component's debounce by one observation.
+
+    The first observation is reported at once: there is nothing to debounce against.
+    """
+    if tracker is None:
+        return Tracker(reported=observed, since=now)
+    if observed == tracker.reported:
+        return Tracker(reported=tracker.reported, since=tracker.since)
+    if observed == tracker.candidate:
+        count, started = tracker.count + 1, tracker.candidate_since
+    else:
+        count, started = 1, now
+    needed = policy.rise if observed == State.OK else policy.fall
+    if count >= needed and now - started >= policy.dwell:
+        return Tracker(reported=observed, since=now)
+    return Tracker(tracker.reported, tracker.since, observed, count, started)
+
+
+def judge(slots: int, required: int, healthy: int, unknown: int) -> GroupState:
+    """The group verdict from counts. UNKNOWN only when the unknown members could change it."""
+
+    def verdict(serving: int) -> GroupState:
+        if serving >= slots:
+            return GroupState.REDUNDANT
+        if serving >= required:
+            return GroupState.DEGRADED
+        return GroupState.FAILED
+
+    worst, best = verdict(healthy), verdict(healthy + unknown)
+    return worst if worst == best else GroupState.UNKNOWN
+
+
+def group_status(spec: GroupSpec, health: Mapping[str, ComponentHealth]) -> GroupStatus:
+    """Evaluate one redundancy group against the members' health.
+
+    A member with no health at all counts as unknown; slots beyond the listed members
+    count as lost. Counts are capped at the number of slots, so a failed member that
+    was already replaced (more members than slots) does not inflate the group.
+    """
+    slots = spec.slots
+    states = [health[m].state if m in health else State.UNKNOWN for m in spec.members]
+    healthy = min(slots, sum(1 for s in states if s.serving))
+    unknown = min(slots - healthy, sum(1 for s in states if s == State.UNKNOWN))
+    state = judge(slots, spec.required, healthy, unknown)
+    return GroupStatus(
+        id=spec.id,
+        kind=spec.kind,
+        state=state,
+        required=spec.required,
+        total=slots,
+        healthy=healthy,
+        unknown=unknown,
+        members=spec.members,
+        spares=spec.spares,
+        detail=spec.detail,
+        reason=_reason(spec, states, healthy),
+    )
+
+
+def _reason(spec: GroupSpec, states: list[State], healthy: int) -> str:
+    lost = [f"{m} {s}" for m, s in zip(spec.members, states, strict=True) if not s.serving]
+    empty = spec.slots - len(spec.members)
+    if empty > 0:
+        lost.append(f"{empty} slot{'s' if empty > 1 else ''} empty")
+    text = f"{healthy} of {spec.slots} serving, {spec.required} required"
+    return f"{text}: {', '.join(lost)}" if lost else text
+
+
+def host_state(groups: Iterable[GroupStatus]) -> GroupState:
+    """The worst group state; a host without groups has nothing to lose: redundant."""
+    return max(
+        (g.state for g in groups),
+        key=lambda s: s.severity,
+        default=GroupState.REDUNDANT,
+    )
+
+
+def merge_groups(
+    discovered: Iterable[GroupSpec], configured: Iterable[GroupSpec]
+) -> tuple[GroupSpec, ...]:
+    """Discovered groups overlaid with configured ones (same id: config wins).
+
+    A configured group without members only overrides ``required`` of the discovered
+    group of that id; one with members replaces or adds a group.
+    """
+    by_id = {g.id: g for g in discovered}
+    for g in configured:
+        base = by_id.get(g.id)
+        if g.members or base is None:
+            by_id[g.id] = g
+        else:
+            by_id[g.id] = replace(base, required=g.required)
+    return tuple(sorted(by_id.values(), key=lambda g: g.id))
+
+
+class Evaluator:
+    """Holds the latest snapshot of every collector and the debounce state of every component.
+
+    ``observe`` is called once per poll; ``evaluate`` any number of times. Both are
+    deterministic functions of their arguments and the previous calls.
+    """
+
+    def __init__(self, policy: Policy, configured_groups: Iterable[GroupSpec] = ()) -> None:
+        self.policy = policy
+        self.configured_groups = tuple(configured_groups)
+        self._snapshots: dict[str, Snapshot] = {}
+        self._readings: dict[str, tuple[str, Reading]] = {}  # id -> (source, reading)
+        self._trackers: dict[str, Tracker] = {}
+
+    def observe(self, source: str, snapshot: Snapshot, now: float) -> None:
+        """Take one poll's result. Components the source no longer reports are forgotten."""
+        old = self._snapshots.get(source)
+        self._snapshots[source] = snapshot
+        seen = {r.id for r in snapshot.readings}
+        if old is not None:
+            for r in old.readings:
+                if r.id not in seen and self._readings.get(r.id, ("",))[0] == source:
+                    del self._readings[r.id]
+                    self._trackers.pop(r.id, None)
+        for r in snapshot.readings:
+            self._readings[r.id] = (source, r)
+            self._trackers[r.id] = step(self._trackers.get(r.id), r.state, now, self.policy)
+
+    def fail(self, source: str, error: str, now: float) -> None:
+        """A poll of ``source`` failed: its components become UNKNOWN (never FAILED)."""
+        old = self._snapshots.get(source)
+        if old is None:
+            return
+        unknown = tuple(
+            replace(r, state=State.UNKNOWN, detail=f"no answer: {error}", value=None)
+            for r in old.readings
+        )
+        self.observe(source, replace(old, readings=unknown), now)
+
+    def forget(self, source: str) -> None:
+        """Drop a collector that no longer exists (after a reload)."""
+        self.observe(source, Snapshot(), 0.0)
+        del self._snapshots[source]
+
+    def components(self, now: float) -> dict[str, ComponentHealth]:
+        out: dict[str, ComponentHealth] = {}
+        for cid, (source, r) in self._readings.items():
+            t = self._trackers[cid]
+            state, since, detail = t.reported, t.since, r.detail
+            age = now - r.observed_at
+            if age > self.policy.stale_after:
+                state, since = State.UNKNOWN, r.observed_at + self.policy.stale_after
+                detail = f"stale: last reading {age:.0f} s ago"
+            elif t.candidate is not None and r.state != t.reported:
+                detail = f"{detail} (now {r.state}, {t.count} observation(s), debouncing)"
+            out[cid] = ComponentHealth(
+                id=cid,
+                kind=r.kind,
+                state=state,
+                since=since,
+                observed_at=r.observed_at,
+                detail=detail.strip(),
+                value=r.value,
+                unit=r.unit,
+                source=source,
+            )
+        return out
+
+    def evaluate(self, site: str, host: str, now: float, role: Role = Role.NONE) -> HostHealth:
+        components = self.components(now)
+        discovered = (g for s in self._snapshots.values() for g in s.groups)
+        specs = merge_groups(discovered, self.configured_groups)
+        groups = tuple(group_status(spec, components) for spec in specs)
+        return HostHealth(
+            site=site,
+            host=host,
+            state=host_state(groups),
+            role=role,
+            generated_at=now,
+            groups=groups,
+            components=tuple(components[k] for k in sorted(components)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A reported state change of a group, a component or the host."""
+
+    scope: str  # "host" | "group" | "component"
+    id: str
+    old: str | None  # None: first seen
+    new: str | None  # None: gone
+    reason: str = ""
+
+
+def transitions(prev: HostHealth | None, cur: HostHealth) -> list[Transition]:
+    """What changed between two evaluations: groups, then components, then the host.
+
+    At start (``prev`` is None) only what is not healthy is reported, so a restart of
+    a healthy agent is quiet.
+    """
+    out: list[Transition] = []
+    old_groups = {g.id: g for g in prev.groups} if prev else {}
+    new_groups = {g.id: g for g in cur.groups}
+    for gid, g in new_groups.items():
+        before = old_groups.get(gid)
+        if before is None and prev is None and g.state == GroupState.REDUNDANT:
+            continue
+        if before is None or before.state != g.state:
+            out.append(Transition("group", gid, before and before.state, g.state, g.reason))
+    out.extend(
+        Transition("group", gid, g.state, None, "gone")
+        for gid, g in old_groups.items()
+        if gid not in new_groups
+    )
+    old_comp = {c.id: c for c in prev.components} if prev else {}
+    new_comp = {c.id: c for c in cur.components}
+    for cid, c in new_comp.items():
+        before = old_comp.get(cid)
+        if before is None and prev is None and c.state == State.OK:
+            continue
+        if before is None or before.state != c.state:
+            out.append(Transition("component", cid, before and before.state, c.state, c.detail))
+    out.extend(
+        Transition("component", cid, c.state, None, "gone")
+        for cid, c in old_comp.items()
+        if cid not in new_comp
+    )
+    host_changed = prev.state != cur.state if prev else cur.state != GroupState.REDUNDANT
+    if host_changed:
+        out.append(Transition("host", cur.host, prev and prev.state, cur.state))
+    return out

@@ -1,0 +1,127 @@
+"""What every collector produces: Readings and the redundancy groups it discovered.
+
+This module is the whole contract between the collectors and the agent. It imports
+nothing else of ours, and collectors import nothing of ours but this module.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class State(enum.StrEnum):
+    """What a source says about one component (and our conclusion about it, later)."""
+
+    OK = "ok"
+    WARNING = "warning"  # serving, but something is off (predictive failure, threshold)
+    FAILED = "failed"  # not serving
+    ABSENT = "absent"  # the slot is empty
+    UNKNOWN = "unknown"  # the source could not tell (no answer, stale, unparsable)
+
+    @property
+    def serving(self) -> bool:
+        """True when the component still does its job."""
+        return self in (State.OK, State.WARNING)
+
+
+class Kind(enum.StrEnum):
+    """Component kinds."""
+
+    PSU = "psu"
+    FAN = "fan"
+    DISK = "disk"
+    NIC = "nic"
+    SWITCH = "switch"
+    PORT = "port"
+    TEMPERATURE = "temperature"
+    VOLTAGE = "voltage"
+    OTHER = "other"
+
+
+class GroupKind(enum.StrEnum):
+    """Redundancy group kinds."""
+
+    POWER = "power"
+    COOLING = "cooling"
+    RAID = "raid"
+    BOND = "bond"
+    SWITCHES = "switches"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a device said about one component at one moment."""
+
+    id: str  # stable component id, e.g. "md/md0/sdb1"
+    kind: Kind
+    state: State
+    observed_at: float  # UNIX time, seconds
+    detail: str = ""  # the source's own words
+    value: float | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """A redundancy group as discovered by a collector (or declared in config).
+
+    ``members`` are the component ids that fill the group's slots; ``total`` is the
+    number of slots (defaults to the number of members; a larger value counts the
+    unfilled slots as lost). ``spares`` are standby components that add no margin
+    until they become members. ``required`` is how many slots must be serving.
+    """
+
+    id: str
+    kind: GroupKind
+    required: int
+    members: tuple[str, ...]
+    spares: tuple[str, ...] = ()
+    total: int | None = None
+    detail: str = ""
+
+    @property
+    def slots(self) -> int:
+        return len(self.members) if self.total is None else self.total
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one poll of one collector found."""
+
+    readings: tuple[Reading, ...] = ()
+    groups: tuple[GroupSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One configuration key: type, default, and the sentence the sample config shows.
+
+    A required key has no default; ``example`` is what the sample config shows for it.
+    """
+
+    type: type
+    default: Any
+    help: str
+    required: bool = False
+    choices: tuple[Any, ...] = ()
+    example: Any = None
+
+
+class Collector(Protocol):
+    """A collector instance. ``collect`` may block (it runs in its own thread) or be a coroutine."""
+
+    name: str
+
+    def collect(self, now: float) -> Snapshot: ...
+
+
+class CollectorFactory(Protocol):
+    """A collector module: its options table and a constructor."""
+
+    OPTIONS: Mapping[str, Option]
+
+    def create(self, name: str, options: Mapping[str, Any]) -> Collector: ...
