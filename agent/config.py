@@ -64,7 +64,7 @@ AGENT_OPTIONS: dict[str, Option] = {
     "stale_after": Option(
         float,
         0.0,
-        "Seconds without a reading after which a component is unknown. 0: three intervals of its collector, at least the timeout.",
+        "Seconds without a reading after which a component is unknown. 0: three times the slowest collector's interval, and at least its timeout plus one interval.",
     ),
     "rise": Option(int, 1, "Consecutive OK observations before a recovery is reported."),
     "fall": Option(int, 1, "Consecutive observations of a worse state before it is reported."),

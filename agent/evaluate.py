@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from collectors.base import GroupSpec, Reading, Snapshot, State
 
-from .model import ComponentHealth, GroupState, GroupStatus, HostHealth, Role
+from .model import CollectorStatus, ComponentHealth, GroupState, GroupStatus, HostHealth, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +151,11 @@ class Evaluator:
         self._snapshots: dict[str, Snapshot] = {}
         self._readings: dict[str, tuple[str, Reading]] = {}  # id -> (source, reading)
         self._trackers: dict[str, Tracker] = {}
+        self._errors: dict[str, str] = {}  # source -> error of its last poll ("" when it worked)
 
     def observe(self, source: str, snapshot: Snapshot, now: float) -> None:
         """Take one poll's result. Components the source no longer reports are forgotten."""
+        self._errors[source] = ""
         old = self._snapshots.get(source)
         self._snapshots[source] = snapshot
         seen = {r.id for r in snapshot.readings}
@@ -169,18 +171,19 @@ class Evaluator:
     def fail(self, source: str, error: str, now: float) -> None:
         """A poll of ``source`` failed: its components become UNKNOWN (never FAILED)."""
         old = self._snapshots.get(source)
-        if old is None:
-            return
-        unknown = tuple(
-            replace(r, state=State.UNKNOWN, detail=f"no answer: {error}", value=None)
-            for r in old.readings
-        )
-        self.observe(source, replace(old, readings=unknown), now)
+        if old is not None:
+            unknown = tuple(
+                replace(r, state=State.UNKNOWN, detail=f"no answer: {error}", value=None)
+                for r in old.readings
+            )
+            self.observe(source, replace(old, readings=unknown), now)
+        self._errors[source] = error
 
     def forget(self, source: str) -> None:
         """Drop a collector that no longer exists (after a reload)."""
         self.observe(source, Snapshot(), 0.0)
         del self._snapshots[source]
+        del self._errors[source]
 
     def components(self, now: float) -> dict[str, ComponentHealth]:
         out: dict[str, ComponentHealth] = {}
@@ -219,6 +222,10 @@ class Evaluator:
             generated_at=now,
             groups=groups,
             components=tuple(components[k] for k in sorted(components)),
+            collectors=tuple(
+                CollectorStatus(name, not error, error)
+                for name, error in sorted(self._errors.items())
+            ),
         )
 
 

@@ -81,6 +81,15 @@ class GroupStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectorStatus:
+    """Whether a collector's last poll worked: a failed source explains unknown components."""
+
+    name: str
+    ok: bool
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class HostHealth:
     site: str
     host: str
@@ -89,4 +98,5 @@ class HostHealth:
     generated_at: float
     groups: tuple[GroupStatus, ...]
     components: tuple[ComponentHealth, ...]
+    collectors: tuple[CollectorStatus, ...] = ()
     schema: int = SCHEMA_VERSION

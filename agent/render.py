@@ -72,6 +72,9 @@ def table(health: Mapping[str, Any], colour: bool = False, components: bool = Tr
         lines += ["", *_columns(rows, [g["state"] for g in groups], colour, 2)]
     else:
         lines.append("no redundancy groups found")
+    for c in health.get("collectors", ()):
+        if not c["ok"]:
+            lines.append(paint(f"collector {c['name']} failed: {c['error']}", "failed", colour))
     if components and health["components"]:
         rows = [["COMPONENT", "KIND", "STATE", "DETAIL"]]
         rows += [[c["id"], c["kind"], c["state"], c["detail"]] for c in health["components"]]
@@ -88,6 +91,9 @@ def check(health: Mapping[str, Any]) -> tuple[int, str]:
     states = {g["state"] for g in groups}
     worst = next((s for s in _PRECEDENCE if s in states), "redundant")
     code = CHECK_CODES[worst]
+    failed = [c for c in health.get("collectors", ()) if not c["ok"]]
+    if failed and code == 0:
+        code = 3  # nothing known to be lost, but a source could not be read
     bad = [g for g in groups if g["state"] != "redundant"]
     bad.sort(key=lambda g: _PRECEDENCE.index(g["state"]))
     if bad:
@@ -100,6 +106,8 @@ def check(health: Mapping[str, Any]) -> tuple[int, str]:
         f"{_label(g['id'] + '_margin')}={g['margin']};1:;0:"
         for g in groups
     )
+    if failed:
+        summary += "; " + "; ".join(f"collector {c['name']} failed: {c['error']}" for c in failed)
     line = f"HOTSPARE {CHECK_WORDS[code]} - {health['host']}: {summary}"
     return code, f"{line} | {perf}" if perf else line
 

@@ -79,6 +79,7 @@ def health(h: HostHealth, seq: int, ts: float) -> dict[str, Any]:
         "generated_at": round(h.generated_at, 3),
         "groups": [group(g) for g in h.groups],
         "components": [component(c) for c in h.components],
+        "collectors": [{"name": c.name, "ok": c.ok, "error": c.error} for c in h.collectors],
     }
 
 
