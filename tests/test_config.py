@@ -45,7 +45,12 @@ def test_the_public_minimum_works_exactly_so(tmp_path):
     assert (cfg.agent.site, cfg.agent.host, cfg.agent.interval) == ("dc1", "web-01", 5.0)
     assert (cfg.mqtt.hostname, cfg.mqtt.port, cfg.mqtt.tls) == ("127.0.0.1", 1883, False)
     (c,) = cfg.collectors
-    assert (c.type, c.name, c.interval, c.options) == ("mdstat", "mdstat", 5.0, {"path": "/proc/mdstat"})
+    assert (c.type, c.name, c.interval, c.options) == (
+        "mdstat",
+        "mdstat",
+        5.0,
+        {"path": "/proc/mdstat"},
+    )
 
 
 def test_defaults(tmp_path, monkeypatch):
@@ -77,7 +82,12 @@ def test_sample_config_loads_through_the_real_parser_and_shows_defaults(tmp_path
 
 def test_every_option_is_in_the_sample():
     text = render()
-    for table in (config.AGENT_OPTIONS, config.MQTT_OPTIONS, config.PROMETHEUS_OPTIONS, config.GROUP_OPTIONS):
+    for table in (
+        config.AGENT_OPTIONS,
+        config.MQTT_OPTIONS,
+        config.PROMETHEUS_OPTIONS,
+        config.GROUP_OPTIONS,
+    ):
         for key in table:
             assert f" {key} = " in text or f"\n{key} = " in text, key
 
@@ -95,17 +105,51 @@ def test_every_option_is_in_the_sample():
         ('[agent]\nsite = "dc1"\n[mqtt]\nurl = "http://x"\n', "mqtt.url", "mqtt://HOST"),
         ('[agent]\nsite = "dc1"\n[mqtt]\nurl = "mqtt://u:p@x"\n', "mqtt.url", "credentials"),
         ('[agent]\nsite = "dc1"\n[mqtt]\nprotocol = "4"\n', "mqtt.protocol", "expected one of"),
-        ('[agent]\nsite = "dc1"\n[mqtt]\nca_file = "/nonexistent/ca.pem"\n', "mqtt.ca_file", "no such file"),
-        ('[agent]\nsite = "dc1"\n[prometheus]\nlisten = "9100"\n', "prometheus.listen", "HOST:PORT"),
-        ('[agent]\nsite = "dc1"\n[[collectors.mdstat]]\npth = "/x"\n', "collectors.mdstat[0].pth", "unknown key"),
-        ('[agent]\nsite = "dc1"\n[[collectors.mdstat]]\npath = 5\n', "collectors.mdstat[0].path", "expected a string"),
-        ('[agent]\nsite = "dc1"\n[[collectors.teapot]]\n', "collectors.teapot", "unknown collector type"),
-        ('[agent]\nsite = "dc1"\n[collectors]\nmdstat = 1\n', "collectors.mdstat", "array of tables"),
-        ('[agent]\nsite = "dc1"\n[[collectors.mdstat]]\n[[collectors.mdstat]]\nname = "mdstat"\n',
-         "collectors.mdstat[1].name", "duplicate"),
-        ('[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\nrequired = 3\nmembers = ["a", "b"]\n',
-         "groups[0].required", "at most 2"),
-        ('[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\n', "groups[0].required", "required key missing"),
+        (
+            '[agent]\nsite = "dc1"\n[mqtt]\nca_file = "/nonexistent/ca.pem"\n',
+            "mqtt.ca_file",
+            "no such file",
+        ),
+        (
+            '[agent]\nsite = "dc1"\n[prometheus]\nlisten = "9100"\n',
+            "prometheus.listen",
+            "HOST:PORT",
+        ),
+        (
+            '[agent]\nsite = "dc1"\n[[collectors.mdstat]]\npth = "/x"\n',
+            "collectors.mdstat[0].pth",
+            "unknown key",
+        ),
+        (
+            '[agent]\nsite = "dc1"\n[[collectors.mdstat]]\npath = 5\n',
+            "collectors.mdstat[0].path",
+            "expected a string",
+        ),
+        (
+            '[agent]\nsite = "dc1"\n[[collectors.teapot]]\n',
+            "collectors.teapot",
+            "unknown collector type",
+        ),
+        (
+            '[agent]\nsite = "dc1"\n[collectors]\nmdstat = 1\n',
+            "collectors.mdstat",
+            "array of tables",
+        ),
+        (
+            '[agent]\nsite = "dc1"\n[[collectors.mdstat]]\n[[collectors.mdstat]]\nname = "mdstat"\n',
+            "collectors.mdstat[1].name",
+            "duplicate",
+        ),
+        (
+            '[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\nrequired = 3\nmembers = ["a", "b"]\n',
+            "groups[0].required",
+            "at most 2",
+        ),
+        (
+            '[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\n',
+            "groups[0].required",
+            "required key missing",
+        ),
         ('[agent]\nsite = "dc1"\n[alerts]\nx = 1\n', "alerts", "unknown section"),
     ],
 )
@@ -127,7 +171,10 @@ def test_toml_syntax_and_missing_file(tmp_path):
 def test_drop_ins_override_keys_and_add_collectors(tmp_path):
     main = write(tmp_path / "agent.toml", MINIMAL)
     write(tmp_path / "agent.d" / "10-fast.toml", "[agent]\ninterval = 1\n")
-    write(tmp_path / "agent.d" / "20-more.toml", '[[collectors.mdstat]]\nname = "other"\npath = "/srv/mdstat"\n')
+    write(
+        tmp_path / "agent.d" / "20-more.toml",
+        '[[collectors.mdstat]]\nname = "other"\npath = "/srv/mdstat"\n',
+    )
     write(tmp_path / "agent.d" / "ignored.conf", "not toml at all")
     cfg = config.load(main)
     assert cfg.agent.interval == 1.0 and cfg.agent.site == "dc1"
@@ -148,7 +195,9 @@ def test_an_error_in_a_drop_in_names_the_drop_in(tmp_path):
 
 def test_password_comes_from_a_file_and_never_shows(tmp_path):
     pw = write(tmp_path / "mqtt.pw", "s3cret-Value\n")
-    cfg = load_text(tmp_path, f'[agent]\nsite = "dc1"\n[mqtt]\nusername = "agent"\npassword_file = "{pw}"\n')
+    cfg = load_text(
+        tmp_path, f'[agent]\nsite = "dc1"\n[mqtt]\nusername = "agent"\npassword_file = "{pw}"\n'
+    )
     assert cfg.mqtt.password == "s3cret-Value"
     assert "s3cret" not in repr(cfg)
     e = error(tmp_path, '[agent]\nsite = "dc1"\n[mqtt]\npassword_file = "/nonexistent/pw"\n')
@@ -165,8 +214,12 @@ def test_config_check_command(tmp_path, capsys):
     assert str(bad) in err and "agent.interval" in err
     assert cli.main(["config", "check", "--json", str(bad)]) == config.EXIT_CONFIG
     doc = json.loads(capsys.readouterr().out)
-    assert doc == {"ok": False, "file": str(bad), "key": "agent.interval",
-                   "error": "expected a number, got an array ([])"}
+    assert doc == {
+        "ok": False,
+        "file": str(bad),
+        "key": "agent.interval",
+        "error": "expected a number, got an array ([])",
+    }
 
 
 def test_sample_config_command(capsys):

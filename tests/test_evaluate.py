@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.evaluate import Evaluator, Policy, group_status, host_state, judge, merge_groups, step, transitions
+from agent.evaluate import (
+    Evaluator,
+    Policy,
+    group_status,
+    host_state,
+    judge,
+    merge_groups,
+    step,
+    transitions,
+)
 from agent.model import ComponentHealth, GroupState, GroupStatus
 from collectors.base import GroupKind, GroupSpec, Kind, Reading, Snapshot, State
 
@@ -14,10 +23,16 @@ def health(cid: str, state: State) -> ComponentHealth:
     return ComponentHealth(id=cid, kind=Kind.PSU, state=state, since=0.0, observed_at=0.0)
 
 
-def spec(n: int, required: int, total: int | None = None, spares: tuple[str, ...] = ()) -> GroupSpec:
+def spec(
+    n: int, required: int, total: int | None = None, spares: tuple[str, ...] = ()
+) -> GroupSpec:
     return GroupSpec(
-        id="power", kind=GroupKind.POWER, required=required,
-        members=tuple(f"psu/{i}" for i in range(n)), spares=spares, total=total,
+        id="power",
+        kind=GroupKind.POWER,
+        required=required,
+        members=tuple(f"psu/{i}" for i in range(n)),
+        spares=spares,
+        total=total,
     )
 
 
@@ -208,8 +223,11 @@ def test_an_unhealthy_start_is_reported():
     ev = Evaluator(Policy())
     ev.observe("bmc", _snap(100, State.OK, State.FAILED), 100)
     got = [(t.scope, t.old, t.new) for t in transitions(None, ev.evaluate("dc1", "h", 100))]
-    assert got == [("group", None, GroupState.DEGRADED), ("component", None, State.FAILED),
-                   ("host", None, GroupState.DEGRADED)]
+    assert got == [
+        ("group", None, GroupState.DEGRADED),
+        ("component", None, State.FAILED),
+        ("host", None, GroupState.DEGRADED),
+    ]
 
 
 # --- properties -----------------------------------------------------------------------
@@ -283,8 +301,11 @@ def test_judge_agrees_with_its_bounds(slots, required, healthy, unknown):
         assert judge(slots, required, healthy, 0) == verdict
 
 
-@given(st.lists(st.sampled_from(list(State)), min_size=1, max_size=40),
-       st.integers(1, 4), st.integers(1, 4))
+@given(
+    st.lists(st.sampled_from(list(State)), min_size=1, max_size=40),
+    st.integers(1, 4),
+    st.integers(1, 4),
+)
 def test_debounce_reports_only_states_that_held_long_enough(observations, rise, fall):
     p = Policy(rise=rise, fall=fall)
     t = None
