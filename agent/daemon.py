@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
@@ -21,7 +22,7 @@ from collectors.base import Snapshot
 from . import config as config_mod
 from . import systemd, wire
 from .config import Config, ConfigError
-from .evaluate import Evaluator, Policy, transitions
+from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
 from .model import HostHealth
 from .outbox import Outbox
 from .poller import Poller
@@ -82,6 +83,7 @@ class Agent:
         self.clock = clock
         self.evaluator = Evaluator(policy_for(cfg), cfg.groups)
         self.health: HostHealth | None = None
+        self._reported: StateMap | None = None  # states last reported, kept across restarts
         self.pollers: list[Poller] = []
         self._poller_tasks: list[asyncio.Task[None]] = []
         self._retained: dict[str, dict[str, Any]] = {}  # topic -> last published body
@@ -111,6 +113,7 @@ class Agent:
         except Exception as e:
             log.error("cannot open the outbox in %s: %s", state_dir, e)
             return EXIT_CANTCREAT
+        self._reported = _load_reported(self.outbox.load("reported"))
         loop = asyncio.get_running_loop()
         for sig, handler in (
             (signal.SIGTERM, self.stop),
@@ -270,7 +273,7 @@ class Agent:
         now = self.clock()
         a = self.cfg.agent
         health = self.evaluator.evaluate(a.site, a.host, now)
-        for t in transitions(self.health, health):
+        for t in transitions(self._reported, health):
             log.info(
                 "%s %s: %s -> %s %s",
                 t.scope,
@@ -282,6 +285,13 @@ class Agent:
             event = wire.transition_event(a.site, a.host, t, self._seq(), now)
             self._enqueue(event)
         self.health = health
+        reported = state_map(health)
+        if reported != self._reported:
+            self._reported = reported
+            assert self.outbox is not None
+            self.outbox.save(
+                "reported", json.dumps(sorted([*k, v] for k, v in reported.items())).encode()
+            )
         self._publish_state(health, now)
 
     def _enqueue(self, event: dict[str, Any]) -> None:
@@ -334,6 +344,17 @@ class Agent:
         self._publish_raw(f"{self.base}/status", self._status_payload("online"))
         if self.health is not None:
             self._publish_state(self.health, self.clock(), force=True)
+
+
+def _load_reported(blob: bytes | None) -> StateMap | None:
+    """The states a previous run reported last; None when there was none (or it is unreadable)."""
+    if not blob:
+        return None
+    try:
+        return {(scope, cid): state for scope, cid, state in json.loads(blob)}
+    except (ValueError, TypeError):
+        log.warning("the states reported before the restart are unreadable; starting afresh")
+        return None
 
 
 def _stable(body: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -233,47 +233,51 @@ class Evaluator:
 class Transition:
     """A reported state change of a group, a component or the host."""
 
-    scope: str  # "host" | "group" | "component"
+    scope: str  # "group" | "component" | "host"
     id: str
     old: str | None  # None: first seen
     new: str | None  # None: gone
     reason: str = ""
 
 
-def transitions(prev: HostHealth | None, cur: HostHealth) -> list[Transition]:
-    """What changed between two evaluations: groups, then components, then the host.
+StateMap = dict[tuple[str, str], str]  # (scope, id) -> state, what was last reported
+_HEALTHY = {
+    "group": GroupState.REDUNDANT.value,
+    "component": State.OK.value,
+    "host": GroupState.REDUNDANT.value,
+}
 
-    At start (``prev`` is None) only what is not healthy is reported, so a restart of
-    a healthy agent is quiet.
+
+def state_map(h: HostHealth) -> StateMap:
+    """The reported states of a HostHealth: what transitions are computed against."""
+    out: StateMap = {("group", g.id): g.state.value for g in h.groups}
+    out.update({("component", c.id): c.state.value for c in h.components})
+    out[("host", h.host)] = h.state.value
+    return out
+
+
+def transitions(prev: StateMap | None, cur: HostHealth) -> list[Transition]:
+    """What changed since ``prev``: groups, then components, then the host.
+
+    ``prev`` is None on a first start (nothing reported before): then only what is not
+    healthy is reported, so the first start of a healthy agent is quiet. A restarted
+    agent passes the states it reported last, so a change while it was down is reported.
     """
+    reasons = {("group", g.id): g.reason for g in cur.groups}
+    reasons.update({("component", c.id): c.detail for c in cur.components})
+    now = state_map(cur)
+    before = prev if prev is not None else {}
     out: list[Transition] = []
-    old_groups = {g.id: g for g in prev.groups} if prev else {}
-    new_groups = {g.id: g for g in cur.groups}
-    for gid, g in new_groups.items():
-        before = old_groups.get(gid)
-        if before is None and prev is None and g.state == GroupState.REDUNDANT:
-            continue
-        if before is None or before.state != g.state:
-            out.append(Transition("group", gid, before and before.state, g.state, g.reason))
-    out.extend(
-        Transition("group", gid, g.state, None, "gone")
-        for gid, g in old_groups.items()
-        if gid not in new_groups
-    )
-    old_comp = {c.id: c for c in prev.components} if prev else {}
-    new_comp = {c.id: c for c in cur.components}
-    for cid, c in new_comp.items():
-        before = old_comp.get(cid)
-        if before is None and prev is None and c.state == State.OK:
-            continue
-        if before is None or before.state != c.state:
-            out.append(Transition("component", cid, before and before.state, c.state, c.detail))
-    out.extend(
-        Transition("component", cid, c.state, None, "gone")
-        for cid, c in old_comp.items()
-        if cid not in new_comp
-    )
-    host_changed = prev.state != cur.state if prev else cur.state != GroupState.REDUNDANT
-    if host_changed:
-        out.append(Transition("host", cur.host, prev and prev.state, cur.state))
+    for scope in ("group", "component", "host"):
+        for key, state in now.items():
+            if key[0] != scope or before.get(key) == state:
+                continue
+            if prev is None and state == _HEALTHY[scope]:
+                continue
+            out.append(Transition(scope, key[1], before.get(key), state, reasons.get(key, "")))
+        out.extend(
+            Transition(scope, key[1], state, None, "gone")
+            for key, state in before.items()
+            if key[0] == scope and key not in now
+        )
     return out

@@ -24,10 +24,15 @@ def mosquitto_binary() -> str:
 
 
 class LocalBroker:
-    """``with LocalBroker() as b: b.url`` — stopped and cleaned up on exit; restartable."""
+    """``with LocalBroker() as b: b.url`` — stopped and cleaned up on exit; restartable.
 
-    def __init__(self, port: int | None = None) -> None:
+    ``user root`` keeps a broker started by root from dropping to the mosquitto user, who
+    could not write the private directory (it has no effect for other users).
+    """
+
+    def __init__(self, port: int | None = None, persistent: bool = False) -> None:
         self.port = port or free_port()
+        self.persistent = persistent  # keep sessions and queued messages across restarts
         self.dir = Path(tempfile.mkdtemp(prefix="hotspare-broker-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -37,8 +42,13 @@ class LocalBroker:
 
     def start(self) -> LocalBroker:
         conf = self.dir / "mosquitto.conf"
+        persistence = (
+            f"persistence true\npersistence_location {self.dir}/\n"
+            if self.persistent
+            else "persistence false\n"
+        )
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\n{persistence}"
             f"log_dest file {self.dir / 'mosquitto.log'}\n"
         )
         self.proc = subprocess.Popen(

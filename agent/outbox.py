@@ -5,7 +5,8 @@ has acknowledged them, so a transition that happens while the broker is unreacha
 or just before the agent restarts, is delivered later, in order. The outbox is
 bounded: beyond ``max_items`` the oldest events are dropped and counted.
 
-The sequence counter reserves numbers in blocks on disk, so ``seq`` strictly
+It also keeps the states last reported, so a restarted agent reports what changed
+while it was down. The sequence counter reserves numbers in blocks on disk, so ``seq`` strictly
 increases across restarts (a restart skips the rest of a block) without a disk write
 per message.
 """
@@ -39,6 +40,8 @@ class Outbox:
             " id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB)")
+        self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         self._seq = self._meta("seq_reserved")
         self._reserved = self._seq
 
@@ -61,13 +64,14 @@ class Outbox:
         with self._db:  # one transaction
             self._db.execute("BEGIN")
             self._db.execute("INSERT INTO outbox (topic, payload) VALUES (?, ?)", (topic, payload))
-            excess = self.__len__() - self.max_items
+            excess = self._count + 1 - self.max_items
             if excess > 0:
                 self._db.execute(
                     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
                     (excess,),
                 )
                 self._set_meta("dropped", self._meta("dropped") + excess)
+        self._count += 1 - max(excess, 0)
         return max(excess, 0)
 
     def peek(self, limit: int = 100) -> list[Item]:
@@ -77,10 +81,19 @@ class Outbox:
         return [Item(i, t, bytes(p)) for i, t, p in rows]
 
     def ack(self, item_id: int) -> None:
-        self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+        self._count -= self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,)).rowcount
+
+    def save(self, key: str, value: bytes) -> None:
+        """Keep a small document across restarts (the last reported states)."""
+        self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
+
+    def load(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return bytes(row[0]) if row else None
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        """Events waiting; kept in memory, so any thread (the metrics endpoint) may ask."""
+        return self._count
 
     @property
     def dropped(self) -> int:

@@ -44,6 +44,7 @@ class Publisher:
         self._pending: dict[int, asyncio.Future[bool]] = {}
         self._was_connected = False
         self._failures = 0
+        self._stopping = False
         self.client = self._build(client_id, will_payload)
 
     def _build(self, client_id: str, will_payload: bytes) -> mqtt.Client:
@@ -129,7 +130,7 @@ class Publisher:
             )
 
     def _disconnected(self, reason: str) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stopping:
             log.warning(
                 "MQTT connection to %s:%s lost (%s); reconnecting with backoff",
                 self.settings.hostname,
@@ -187,10 +188,13 @@ class Publisher:
 
     async def stop(self, offline_payload: bytes) -> None:
         """Say goodbye: publish ``offline`` (retained), then disconnect cleanly."""
+        self._stopping = True
         if self.connected.is_set():
             try:
                 await self._publish_acked(self.status_topic, offline_payload, True, timeout=2.0)
             except TimeoutError:
                 log.warning("could not publish offline status before stopping")
+        # paho's loop may log "not connected" once after a deliberate disconnect
+        logging.getLogger("hotspare.paho").setLevel(logging.CRITICAL)
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)

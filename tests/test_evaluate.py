@@ -12,6 +12,7 @@ from agent.evaluate import (
     host_state,
     judge,
     merge_groups,
+    state_map,
     step,
     transitions,
 )
@@ -210,13 +211,30 @@ def test_transitions_start_quiet_then_report_changes_in_order():
     assert transitions(None, first) == []
     ev.observe("bmc", _snap(101, State.OK, State.FAILED), 101)
     second = ev.evaluate("dc1", "h", 101)
-    got = [(t.scope, t.id, t.old, t.new) for t in transitions(first, second)]
+    got = [(t.scope, t.id, t.old, t.new) for t in transitions(state_map(first), second)]
     assert got == [
         ("group", "power", GroupState.REDUNDANT, GroupState.DEGRADED),
         ("component", "psu/1", State.OK, State.FAILED),
         ("host", "h", GroupState.REDUNDANT, GroupState.DEGRADED),
     ]
-    assert transitions(second, ev.evaluate("dc1", "h", 101.5)) == []
+    assert transitions(state_map(second), ev.evaluate("dc1", "h", 101.5)) == []
+
+
+def test_a_restarted_agent_reports_what_changed_while_it_was_down():
+    ev = Evaluator(Policy())
+    ev.observe("bmc", _snap(100, State.OK, State.FAILED), 100)
+    before_restart = state_map(ev.evaluate("dc1", "h", 100))
+    fresh = Evaluator(Policy())
+    fresh.observe("bmc", _snap(200, State.OK), 200)  # psu/1 was pulled and the pair repaired
+    got = [
+        (t.scope, t.id, t.old, t.new)
+        for t in transitions(before_restart, fresh.evaluate("dc1", "h", 200))
+    ]
+    assert got == [
+        ("group", "power", "degraded", "redundant"),
+        ("component", "psu/1", "failed", None),
+        ("host", "h", "degraded", "redundant"),
+    ]
 
 
 def test_an_unhealthy_start_is_reported():

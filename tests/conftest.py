@@ -1,0 +1,199 @@
+"""Shared fixtures: a real mosquitto, an MQTT subscriber, and agents run as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.localbroker import LocalBroker
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+
+CLEAN = FIXTURES / "mdstat" / "pymdstat__mdstat.01.txt"  # raid1 md0/md1 style, all clean
+DEGRADED = FIXTURES / "mdstat" / "check_raid__mdstat-failed.txt"  # raid5 md0 [3/2] [U_U], sdc1(F)
+
+
+@pytest.fixture
+def broker() -> Iterator[LocalBroker]:
+    with LocalBroker() as b:
+        yield b
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+    at: float
+
+    def json(self):
+        return json.loads(self.payload)
+
+
+class Subscriber:
+    """Collects every message on ``topics``; ``wait`` for one that matches."""
+
+    def __init__(
+        self, url_port: int, topics: list[str], client_id: str = "", persistent: bool = False
+    ):
+        self.messages: list[Message] = []
+        self.cond = threading.Condition()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        self.client.on_message = self._on_message
+        self.subscribed = threading.Event()
+
+        def on_connect(client, userdata, flags, rc, props=None):
+            if not flags.session_present:
+                client.subscribe([(t, 1) for t in topics])
+            else:
+                self.subscribed.set()
+
+        self.client.on_connect = on_connect
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        props = None
+        if persistent:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", url_port, clean_start=not persistent, properties=props)
+        self.client.loop_start()
+        assert self.subscribed.wait(10), "subscription not acknowledged"
+
+    def _on_message(self, client, userdata, msg):
+        with self.cond:
+            self.messages.append(
+                Message(msg.topic, msg.payload, bool(msg.retain), time.monotonic())
+            )
+            self.cond.notify_all()
+
+    def wait(self, pred: Callable[[Message], bool], timeout: float = 15, what: str = "") -> Message:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for m in self.messages:
+                    if pred(m):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = "\n".join(
+                        f"  {m.topic} {m.payload[:200]!r}" for m in self.messages[-20:]
+                    )
+                    raise AssertionError(
+                        f"no message {what} within {timeout} s; last seen:\n{seen}"
+                    )
+                self.cond.wait(left)
+
+    def json_on(self, suffix: str) -> list[dict]:
+        with self.cond:
+            return [m.json() for m in self.messages if m.topic.endswith(suffix) and m.payload]
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def subscribe(broker) -> Iterator[Callable[..., Subscriber]]:
+    subs: list[Subscriber] = []
+
+    def make(topics=("hotspare/v1/#",), port=None, **kw) -> Subscriber:
+        s = Subscriber(port or broker.port, list(topics), **kw)
+        subs.append(s)
+        return s
+
+    yield make
+    for s in subs:
+        s.close()
+
+
+def write_mdstat(path: Path, source: Path | str) -> None:
+    text = source.read_text() if isinstance(source, Path) else source
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+class AgentProcess:
+    def __init__(self, workdir: Path, config_text: str):
+        self.workdir = workdir
+        self.config = workdir / "agent.toml"
+        self.config.write_text(config_text)
+        self.log = workdir / "agent.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "agent.cli", "agent", "--config", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=ROOT,
+            )
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def agent_config(
+    broker_port: int, mdstat: Path, state_dir: Path, extra: str = "", agent_extra: str = ""
+) -> str:
+    return (
+        f'[agent]\nsite = "dc1"\nhost = "web-01"\ninterval = 0.5\njitter = 0\nstate_dir = "{state_dir}"\n'
+        f"{agent_extra}"
+        f'[mqtt]\nurl = "mqtt://127.0.0.1:{broker_port}"\nkeepalive = 5\n'
+        f'[[collectors.mdstat]]\npath = "{mdstat}"\n{extra}'
+    )
+
+
+@pytest.fixture
+def run_agent(tmp_path) -> Iterator[Callable[..., AgentProcess]]:
+    agents: list[AgentProcess] = []
+
+    def make(config_text: str, name: str = "a") -> AgentProcess:
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        a = AgentProcess(d, config_text)
+        agents.append(a)
+        return a.start()
+
+    yield make
+    for a in agents:
+        a.stop()
