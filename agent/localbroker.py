@@ -30,8 +30,9 @@ class LocalBroker:
     could not write the private directory (it has no effect for other users).
     """
 
-    def __init__(self, port: int | None = None, persistent: bool = False) -> None:
+    def __init__(self, port: int | None = None, persistent: bool = False, listener: str = "") -> None:
         self.port = port or free_port()
+        self.listener = listener  # lines for the listener: TLS files, password_file...
         self.persistent = persistent  # keep sessions and queued messages across restarts
         self.dir = Path(tempfile.mkdtemp(prefix="hotspare-broker-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -48,7 +49,7 @@ class LocalBroker:
             else "persistence false\n"
         )
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\n{persistence}"
+            f"listener {self.port} 127.0.0.1\n{self.listener or 'allow_anonymous true'}\nuser root\n{persistence}"
             f"log_dest file {self.dir / 'mosquitto.log'}\n"
         )
         self.proc = subprocess.Popen(

@@ -225,3 +225,8 @@ def test_config_check_command(tmp_path, capsys):
 def test_sample_config_command(capsys):
     assert cli.main(["sample-config"]) == 0
     assert capsys.readouterr().out == render()
+
+
+def test_the_sample_in_docs_is_current():
+    path = Path(__file__).parent.parent / "docs" / "agent.sample.toml"
+    assert path.read_text() == render(), "regenerate: hotspare sample-config > docs/agent.sample.toml"
