@@ -30,7 +30,9 @@ class LocalBroker:
     could not write the private directory (it has no effect for other users).
     """
 
-    def __init__(self, port: int | None = None, persistent: bool = False, listener: str = "") -> None:
+    def __init__(
+        self, port: int | None = None, persistent: bool = False, listener: str = ""
+    ) -> None:
         self.port = port or free_port()
         self.listener = listener  # lines for the listener: TLS files, password_file...
         self.persistent = persistent  # keep sessions and queued messages across restarts

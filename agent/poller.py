@@ -1,8 +1,9 @@
 """One poller per collector instance: its own interval, start jitter, hard timeout and thread.
 
-A blocking collector runs in a thread of its own, so a source that hangs holds only
-that thread: the poll times out, the next one is skipped while the hung call is still
-running, and no other collector is delayed. Failures are logged on transitions only:
+A blocking collector runs in a daemon thread of its own, so a source that hangs holds
+only that thread: the poll times out, the next ones are skipped while the hung call is
+still running, no other collector is delayed, and the agent can still exit (a worker
+pool's threads would be joined at exit, and a hung read would hold the agent forever). Failures are logged on transitions only:
 the first failure, and the recovery.
 """
 
@@ -13,9 +14,9 @@ import contextlib
 import inspect
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from collectors.base import Collector, Snapshot
@@ -24,6 +25,10 @@ log = logging.getLogger("hotspare.poller")
 
 # (collector name, snapshot or None, error or None, wall-clock time of the poll)
 ResultHandler = Callable[[str, Snapshot | None, str | None, float], None]
+
+
+class PollSkipped(Exception):
+    """A poll was not started because the previous one has not returned."""
 
 
 @dataclass(slots=True)
@@ -58,8 +63,8 @@ class Poller:
         self.polled_once = asyncio.Event()
         self._wake = asyncio.Event()
         self._is_async = inspect.iscoroutinefunction(collector.collect)
-        self._executor = None if self._is_async else ThreadPoolExecutor(1, f"poll-{name}")
         self._running: asyncio.Future[Snapshot] | None = None
+        self._running_since = 0.0
 
     def trigger(self) -> None:
         """Poll now (an event source saw a change)."""
@@ -91,12 +96,16 @@ class Poller:
 
     async def _collect(self, now: float) -> Snapshot:
         if self._running is not None and not self._running.done():
-            raise RuntimeError("the previous poll is still running (hung source)")
+            hung = time.monotonic() - self._running_since
+            raise PollSkipped(
+                f"timed out after {self.timeout:g} s and still hung ({hung:.1f} s): "
+                "not polled again until it returns"
+            )
+        self._running_since = time.monotonic()
         if self._is_async:
             self._running = asyncio.ensure_future(self.collector.collect(now))
         else:
-            loop = asyncio.get_running_loop()
-            self._running = loop.run_in_executor(self._executor, self.collector.collect, now)
+            self._running = _in_thread(f"poll-{self.name}", self.collector.collect, now)
         # shield: on timeout a thread cannot be killed; keep the future to see it finish.
         return await asyncio.wait_for(asyncio.shield(self._running), self.timeout)
 
@@ -127,11 +136,36 @@ class Poller:
     def close(self) -> None:
         if self._running is not None and not self._running.done():
             self._running.cancel()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _in_thread(name: str, fn: Callable[[float], Snapshot], now: float) -> asyncio.Future[Snapshot]:
+    """Run ``fn(now)`` in a new daemon thread; the future resolves in the calling loop."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Snapshot] = loop.create_future()
+
+    def settle(result: Snapshot | None, error: BaseException | None) -> None:
+        if fut.done():  # cancelled meanwhile
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result, error = fn(now), None
+        except BaseException as e:  # handed to the loop, which decides
+            result, error = None, e
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the agent is gone
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return fut
 
 
 def _describe(e: BaseException, timeout: float) -> str:
     if isinstance(e, TimeoutError):
         return f"timed out after {timeout:g} s"
+    if isinstance(e, PollSkipped):
+        return str(e)
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
