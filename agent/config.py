@@ -429,6 +429,9 @@ def _host_port(file: Path, key: str, value: str) -> tuple[str, int]:
 
 def _group(file: Path, where: str, entry: Mapping[str, Any]) -> GroupSpec:
     v = _complete(file, where, _validate(file, where, entry, GROUP_OPTIONS), GROUP_OPTIONS)
+    if not v["id"].strip("/") or any(not m for m in v["members"]):
+        key = f"{where}.id" if not v["id"].strip("/") else f"{where}.members"
+        raise ConfigError(file, key, "expected non-empty ids")
     if v["members"] and v["required"] > len(v["members"]):
         raise ConfigError(
             file,

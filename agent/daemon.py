@@ -87,6 +87,7 @@ class Agent:
         self.pollers: list[Poller] = []
         self._poller_tasks: list[asyncio.Task[None]] = []
         self._retained: dict[str, dict[str, Any]] = {}  # topic -> last published body
+        self._to_clear: set[str] = set()  # retained topics of gone groups/components to empty
         self._health_summary: dict[str, Any] | None = None
         self._last_health_publish = 0.0
         self._ready = False
@@ -284,6 +285,8 @@ class Agent:
             )
             event = wire.transition_event(a.site, a.host, t, self._seq(), now)
             self._enqueue(event)
+            if t.new is None and t.scope in ("group", "component"):
+                self._to_clear.add(f"{self.base}/{t.scope}s/{wire.id_topic(t.id)}")
         self.health = health
         reported = state_map(health)
         if reported != self._reported:
@@ -315,13 +318,17 @@ class Agent:
                 self._publish(topic, wire.state_message(health, body, self._seq(), now))
         for topic in [t for t in self._retained if t not in bodies]:
             del self._retained[topic]
-            self._publish_raw(
-                topic, b""
-            )  # clears the retained message of a gone group or component
+            self._to_clear.add(topic)
+        # An empty retained message clears a gone group or component; kept until it is sent,
+        # so a group that vanished during an outage or between two runs is cleared too.
+        for topic in list(self._to_clear):
+            if topic in bodies or self._publish_raw(topic, b""):
+                self._to_clear.discard(topic)
         summary = {
             "state": health.state.value,
             "groups": [_stable(wire.group(g)) for g in health.groups],
             "components": [_stable(wire.component(c)) for c in health.components],
+            "collectors": [(c.name, c.ok, c.error) for c in health.collectors],
         }
         heartbeat_due = now - self._last_health_publish >= self.cfg.agent.heartbeat
         if force or heartbeat_due or summary != self._health_summary:
@@ -332,9 +339,9 @@ class Agent:
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
         self._publish_raw(topic, wire.encode(payload))
 
-    def _publish_raw(self, topic: str, payload: bytes) -> None:
+    def _publish_raw(self, topic: str, payload: bytes) -> bool:
         assert self.publisher is not None
-        self.publisher.publish(topic, payload, retain=True, qos=1)
+        return self.publisher.publish(topic, payload, retain=True, qos=1)
 
     def _status_payload(self, state: str) -> bytes:
         return wire.encode(wire.status(state, self._seq(), self.clock()))

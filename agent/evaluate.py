@@ -1,12 +1,13 @@
 """Readings -> ComponentHealth -> GroupStatus -> HostHealth.
 
-Pure and deterministic: no I/O, no clock. Time is passed in, so every rule here is
+Pure and deterministic: no I/O, no clock (``time`` only formats the times passed in). Time is passed in, so every rule here is
 tested without sleeping. ``Evaluator`` keeps the per-component debounce state between
 polls; everything else is a function of its arguments.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -193,7 +194,8 @@ class Evaluator:
             age = now - r.observed_at
             if age > self.policy.stale_after:
                 state, since = State.UNKNOWN, r.observed_at + self.policy.stale_after
-                detail = f"stale: last reading {age:.0f} s ago"
+                seen = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.observed_at))
+                detail = f"stale: no reading since {seen}"
             elif t.candidate is not None and r.state != t.reported:
                 detail = f"{detail} (now {r.state}, {t.count} observation(s), debouncing)"
             out[cid] = ComponentHealth(

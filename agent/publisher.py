@@ -144,10 +144,12 @@ class Publisher:
         self.client.connect_async(s.hostname, s.port, keepalive=s.keepalive)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes, retain: bool = True, qos: int = 1) -> None:
-        """Publish current state; dropped while disconnected (republished on connect)."""
-        if self.connected.is_set():
-            self.client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(self, topic: str, payload: bytes, retain: bool = True, qos: int = 1) -> bool:
+        """Publish current state; False (nothing sent) while disconnected."""
+        if not self.connected.is_set():
+            return False
+        self.client.publish(topic, payload, qos=qos, retain=retain)
+        return True
 
     def enqueue(self, topic: str, payload: bytes) -> None:
         """Put an event in the outbox; the drain task delivers it."""

@@ -7,6 +7,7 @@ Pure functions from the model to JSON-ready dicts. Every payload carries ``schem
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from . import __version__
@@ -63,7 +64,7 @@ def component(c: ComponentHealth) -> dict[str, Any]:
         "since": round(c.since, 3),
         "observed_at": round(c.observed_at, 3),
         "detail": c.detail,
-        "value": c.value,
+        "value": c.value if c.value is None or math.isfinite(c.value) else None,
         "unit": c.unit,
         "source": c.source,
     }
@@ -88,9 +89,7 @@ def state_message(h: HostHealth, body: dict[str, Any], seq: int, ts: float) -> d
     return {**_envelope(seq, ts), "site": h.site, "host": h.host, **body}
 
 
-def transition_event(
-    site: str, host: str, t: Transition, seq: int, ts: float, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def transition_event(site: str, host: str, t: Transition, seq: int, ts: float) -> dict[str, Any]:
     return {
         **_envelope(seq, ts),
         "type": "transition",
@@ -101,14 +100,13 @@ def transition_event(
         "from": t.old,
         "to": t.new,
         "reason": t.reason,
-        **(extra or {}),
     }
 
 
 def agent_event(
     site: str, host: str, kind: str, message: str, seq: int, ts: float
 ) -> dict[str, Any]:
-    """An event about the agent itself (started, config reloaded or rejected, outbox overflow)."""
+    """An event about the agent itself: started, config_reloaded, config_rejected."""
     return {
         **_envelope(seq, ts),
         "type": kind,

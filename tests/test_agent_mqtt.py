@@ -314,3 +314,39 @@ def test_prometheus_endpoint(tmp_path, broker, subscribe, run_agent):
     assert 'hotspare_group_state{group="md/md0",kind="raid",state="degraded"} 1.0' in text
     assert 'hotspare_collector_up{collector="mdstat"} 1.0' in text
     assert "hotspare_mqtt_connected 1.0" in text
+
+
+MD1 = "md1 : active raid1 sdf1[1] sde1[0]\n      102388 blocks super 1.0 [2/2] [UU]\n\n"
+
+
+def test_a_group_gone_during_an_outage_is_cleared_after_reconnect(tmp_path, subscribe, run_agent):
+    port = free_port()
+    broker = LocalBroker(port, persistent=True).start()  # keeps retained messages across restarts
+    try:
+        mdstat = tmp_path / "mdstat"
+        with_md1 = DEGRADED_TEXT.replace("md0 :", MD1 + "md0 :")
+        write_mdstat(mdstat, with_md1)
+        sub = subscribe(port=port)
+        agent = run_agent(agent_config(port, mdstat, tmp_path / "state"))
+        sub.wait(lambda m: m.topic == f"{BASE}/groups/md/md1" and m.payload, what="md1 retained")
+        sub.close()
+        broker.stop()
+        write_mdstat(mdstat, DEGRADED_TEXT)  # md1 is stopped while the broker is away
+        wait_for_log(agent, "group md/md1: redundant -> (gone)", 1)
+        broker.start()
+        sub = subscribe(port=port, client_id="after")
+        sub.wait(
+            lambda m: m.topic == f"{BASE}/groups/md/md1" and not m.payload,
+            timeout=40,
+            what="the clearing",
+        )
+        late = subscribe(port=port, client_id="late")
+        late.client.publish(
+            "hotspare/v1/sentinel", b"x", qos=1
+        )  # delivered after every retained one
+        late.wait(lambda m: m.topic == "hotspare/v1/sentinel", what="sentinel")
+        retained = {m.topic for m in late.messages if m.retain}
+        assert f"{BASE}/groups/md/md0" in retained
+        assert not any(t.startswith(f"{BASE}/groups/md/md1") or "/md/md1/" in t for t in retained)
+    finally:
+        broker.stop()

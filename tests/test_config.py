@@ -229,4 +229,24 @@ def test_sample_config_command(capsys):
 
 def test_the_sample_in_docs_is_current():
     path = Path(__file__).parent.parent / "docs" / "agent.sample.toml"
-    assert path.read_text() == render(), "regenerate: hotspare sample-config > docs/agent.sample.toml"
+    assert path.read_text() == render(), (
+        "regenerate: hotspare sample-config > docs/agent.sample.toml"
+    )
+
+
+def test_group_ids_must_not_be_empty(tmp_path):
+    e = error(tmp_path, '[agent]\nsite = "dc1"\n[[groups]]\nid = ""\nrequired = 1\n')
+    assert e.key == "groups[0].id"
+    e = error(
+        tmp_path, '[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\nrequired = 1\nmembers = ["a", ""]\n'
+    )
+    assert e.key == "groups[0].members"
+
+
+def test_group_ids_must_not_be_empty(tmp_path):
+    e = error(tmp_path, '[agent]\nsite = "dc1"\n[[groups]]\nid = ""\nrequired = 1\n')
+    assert e.key == "groups[0].id"
+    e = error(
+        tmp_path, '[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\nrequired = 1\nmembers = ["a", ""]\n'
+    )
+    assert e.key == "groups[0].members"
