@@ -241,12 +241,3 @@ def test_group_ids_must_not_be_empty(tmp_path):
         tmp_path, '[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\nrequired = 1\nmembers = ["a", ""]\n'
     )
     assert e.key == "groups[0].members"
-
-
-def test_group_ids_must_not_be_empty(tmp_path):
-    e = error(tmp_path, '[agent]\nsite = "dc1"\n[[groups]]\nid = ""\nrequired = 1\n')
-    assert e.key == "groups[0].id"
-    e = error(
-        tmp_path, '[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\nrequired = 1\nmembers = ["a", ""]\n'
-    )
-    assert e.key == "groups[0].members"
