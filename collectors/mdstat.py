@@ -52,6 +52,7 @@ How arrays become groups
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
@@ -412,26 +413,7 @@ def _sync_dict(sync: MdSync | None) -> dict[str, Any] | None:
         return None
     if sync.pending is not None:
         return {"action": sync.action, "pending": sync.pending}
-    return {
-        "action": sync.action,
-        "percent": sync.percent,
-        "done": sync.done,
-        "total": sync.total,
-        "finish": sync.finish,
-        "speed": sync.speed,
-    }
-
-
-def _member_dict(member: MdMember) -> dict[str, Any]:
-    return {
-        "dev": member.dev,
-        "slot": member.slot,
-        "failed": member.failed,
-        "spare": member.spare,
-        "write_mostly": member.write_mostly,
-        "journal": member.journal,
-        "replacement": member.replacement,
-    }
+    return {k: v for k, v in dataclasses.asdict(sync).items() if k != "pending"}
 
 
 def _array_dict(array: MdArray) -> dict[str, Any]:
@@ -440,7 +422,7 @@ def _array_dict(array: MdArray) -> dict[str, Any]:
         "state": array.state,
         "read_only": array.read_only,
         "level": array.level,
-        "members": [_member_dict(m) for m in array.members],
+        "members": [dataclasses.asdict(m) for m in array.members],
         "blocks": array.blocks,
         "super": array.super,
         "raid_disks": array.raid_disks,
