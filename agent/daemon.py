@@ -29,6 +29,7 @@ from .poller import Poller
 
 log = logging.getLogger("hotspare.agent")
 
+EXIT_UNAVAILABLE = 69  # sysexits.h: a service the agent must provide cannot start
 EXIT_CANTCREAT = 73  # sysexits.h: the state directory cannot be written
 TICK = 1.0  # seconds between re-evaluations without a poll (staleness, heartbeat, watchdog)
 
@@ -93,6 +94,7 @@ class Agent:
         self._ready = False
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._drain: asyncio.Task[None] | None = None
         self.outbox: Outbox | None = None
         self.publisher = None
         self.metrics = None
@@ -122,27 +124,27 @@ class Agent:
             (signal.SIGHUP, self.reload),
         ):
             loop.add_signal_handler(sig, handler)
-        self._start_publisher()
-        if self.cfg.prometheus_listen:
-            from .metrics import serve  # prometheus_client is imported only when configured
-
-            self.metrics = serve(self, self.cfg.prometheus_listen)
         try:
             pollers = build_pollers(self.cfg, self._on_result, self.clock)
         except (ValueError, OSError) as e:
             log.error("%s: cannot set up collectors: %s", self.config_path, e)
             return config_mod.EXIT_CONFIG
+        try:
+            self._serve_metrics()
+        except OSError as e:
+            log.error("cannot serve metrics on %s: %s", self.cfg.prometheus_listen, e)
+            return EXIT_UNAVAILABLE
+        self._start_publisher()
         self._start_pollers(pollers)
         self._event("started", f"hotspare agent started with {len(self.pollers)} collector(s)")
         main = asyncio.create_task(self._main_loop())
-        drain = asyncio.create_task(self._drain_forever())
         await self._stop.wait()
         systemd.notify("STOPPING=1")
         log.info("stopping")
         main.cancel()
         self._stop_pollers()
-        drain.cancel()
-        assert self.publisher is not None
+        assert self.publisher is not None and self._drain is not None
+        self._drain.cancel()
         await self.publisher.stop(self._status_payload("offline"))
         if self.metrics is not None:
             self.metrics.shutdown()
@@ -152,18 +154,18 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
 
-    async def _drain_forever(self) -> None:
-        while True:  # the publisher may be replaced by a reload
-            assert self.publisher is not None
-            publisher = self.publisher
-            task = asyncio.create_task(publisher.drain())
-            while self.publisher is publisher and not task.done():
-                await asyncio.sleep(0.2)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def _serve_metrics(self) -> None:
+        """(Re)start the Prometheus endpoint as configured; the library loads only when used."""
+        if self.metrics is not None:
+            self.metrics.shutdown()
+            self.metrics = None
+        if self.cfg.prometheus_listen:
+            from .metrics import serve
+
+            self.metrics = serve(self, self.cfg.prometheus_listen)
 
     def _start_publisher(self) -> None:
+        """Connect (a new client after a reload changed the broker) and drain the outbox."""
         from .publisher import Publisher
 
         assert self.outbox is not None
@@ -179,6 +181,9 @@ class Agent:
             self._on_connect,
         )
         self.publisher.start()
+        if self._drain is not None:
+            self._drain.cancel()
+        self._drain = asyncio.create_task(self.publisher.drain())
 
     def _start_pollers(self, pollers: list[Poller]) -> None:
         self.pollers = pollers
@@ -252,6 +257,11 @@ class Agent:
             self._health_summary = None
             self._start_publisher()
             self._spawn(previous.stop(self._status_payload("offline")))
+        if old.prometheus_listen != new.prometheus_listen:
+            try:
+                self._serve_metrics()
+            except OSError as e:
+                log.error("cannot serve metrics on %s: %s", new.prometheus_listen, e)
         self._start_pollers(pollers)
         self._event(
             "config_reloaded", f"configuration reloaded: {len(new.collectors)} collector(s)"
