@@ -88,6 +88,11 @@ def group_status(spec: GroupSpec, health: Mapping[str, ComponentHealth]) -> Grou
     healthy = min(slots, sum(1 for s in states if s.serving))
     unknown = min(slots - healthy, sum(1 for s in states if s == State.UNKNOWN))
     state = judge(slots, spec.required, healthy, unknown)
+    reason = _reason(spec, states, healthy)
+    stated = GroupState(spec.stated.value) if spec.stated is not None else None
+    if stated is not None:
+        state = max(state, stated, key=lambda s: s.severity)
+        reason = f"{reason}; the device says: {spec.stated_reason or stated}"
     return GroupStatus(
         id=spec.id,
         kind=spec.kind,
@@ -99,7 +104,8 @@ def group_status(spec: GroupSpec, health: Mapping[str, ComponentHealth]) -> Grou
         members=spec.members,
         spares=spec.spares,
         detail=spec.detail,
-        reason=_reason(spec, states, healthy),
+        reason=reason,
+        stated=stated,
     )
 
 

@@ -39,6 +39,9 @@ _SEVERITY = {
 }
 
 
+_STATED_MARGIN = {GroupState.DEGRADED: 0, GroupState.FAILED: -1}
+
+
 class Role(enum.StrEnum):
     PRIMARY = "primary"
     STANDBY = "standby"
@@ -73,11 +76,17 @@ class GroupStatus:
     spares: tuple[str, ...] = ()
     detail: str = ""
     reason: str = ""  # why this state, in one sentence
+    stated: GroupState | None = None  # the device's own verdict, when it states one
 
     @property
     def margin(self) -> int:
-        """How many more members the group can lose and still serve (0: no redundancy left)."""
-        return self.healthy - self.required
+        """How many more members the group can lose and still serve (0: no redundancy left).
+
+        When the device itself states the group degraded (or failed), the margin is at
+        most 0 (or -1) whatever the counts say.
+        """
+        counted = self.healthy - self.required
+        return min(counted, _STATED_MARGIN.get(self.stated, counted))
 
 
 @dataclass(frozen=True, slots=True)

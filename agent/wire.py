@@ -53,6 +53,7 @@ def group(g: GroupStatus) -> dict[str, Any]:
         "spares": list(g.spares),
         "detail": g.detail,
         "reason": g.reason,
+        "stated": g.stated.value if g.stated is not None else None,
     }
 
 

@@ -52,6 +52,14 @@ class GroupKind(enum.StrEnum):
     CUSTOM = "custom"
 
 
+class Verdict(enum.StrEnum):
+    """A device's own statement about a group's redundancy (an IPMI redundancy sensor)."""
+
+    REDUNDANT = "redundant"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What a device said about one component at one moment."""
@@ -73,6 +81,8 @@ class GroupSpec:
     number of slots (defaults to the number of members; a larger value counts the
     unfilled slots as lost). ``spares`` are standby components that add no margin
     until they become members. ``required`` is how many slots must be serving.
+    ``stated`` is what the device itself says of the group's redundancy, if it says
+    anything (``stated_reason`` in its words); the worse of it and the counts wins.
     """
 
     id: str
@@ -82,6 +92,8 @@ class GroupSpec:
     spares: tuple[str, ...] = ()
     total: int | None = None
     detail: str = ""
+    stated: Verdict | None = None
+    stated_reason: str = ""
 
     @property
     def slots(self) -> int:

@@ -17,7 +17,7 @@ from agent.evaluate import (
     transitions,
 )
 from agent.model import ComponentHealth, GroupState, GroupStatus
-from collectors.base import GroupKind, GroupSpec, Kind, Reading, Snapshot, State
+from collectors.base import GroupKind, GroupSpec, Kind, Reading, Snapshot, State, Verdict
 
 
 def health(cid: str, state: State) -> ComponentHealth:
@@ -333,3 +333,41 @@ def test_debounce_reports_only_states_that_held_long_enough(observations, rise, 
         if before is not None and t.reported != before:
             needed = rise if t.reported == State.OK else fall
             assert observations[i - needed + 1 : i + 1] == [t.reported] * needed
+
+
+def test_a_device_stating_redundancy_lost_wins_over_healthy_counts_and_keeps_both_reasons():
+    s = GroupSpec(
+        "power",
+        GroupKind.POWER,
+        1,
+        ("psu/0", "psu/1"),
+        stated=Verdict.DEGRADED,
+        stated_reason="PS Redundancy: Redundancy Lost",
+    )
+    g = group_status(s, {m: health(m, State.OK) for m in s.members})
+    assert (g.state, g.margin, g.stated) == (GroupState.DEGRADED, 0, GroupState.DEGRADED)
+    assert g.reason == "2 of 2 serving, 1 required; the device says: PS Redundancy: Redundancy Lost"
+
+
+def test_counts_worse_than_the_stated_verdict_win():
+    s = GroupSpec("power", GroupKind.POWER, 1, ("psu/0", "psu/1"), stated=Verdict.REDUNDANT)
+    g = group_status(
+        s, {"psu/0": health("psu/0", State.FAILED), "psu/1": health("psu/1", State.FAILED)}
+    )
+    assert (g.state, g.margin) == (GroupState.FAILED, -1)
+    s = GroupSpec("power", GroupKind.POWER, 1, ("psu/0", "psu/1"), stated=Verdict.FAILED)
+    g = group_status(s, {m: health(m, State.UNKNOWN) for m in s.members})
+    assert (g.state, g.margin) == (GroupState.FAILED, -1)  # a stated fact outranks unknown members
+
+
+@given(groups(), st.sampled_from(list(Verdict)))
+def test_a_stated_verdict_never_makes_a_group_better(g, verdict):
+    states, required, total = g
+    s = spec(len(states), required, total)
+    hs = {m: health(m, x) for m, x in zip(s.members, states, strict=True)}
+    counted = group_status(s, hs)
+    stated = group_status(
+        GroupSpec(s.id, s.kind, s.required, s.members, total=s.total, stated=verdict), hs
+    )
+    assert stated.state.severity >= counted.state.severity
+    assert stated.margin <= counted.margin
