@@ -30,6 +30,7 @@ EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 # so a library that no configured collector needs is never loaded.
 COLLECTOR_MODULES = {
     "mdstat": "collectors.mdstat",
+    "ipmi": "collectors.ipmi",
 }
 
 

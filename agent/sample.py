@@ -25,6 +25,9 @@ HEADER = """\
 """
 
 
+ENABLED = ("mdstat",)  # collector types the sample enables: safe on any Linux host
+
+
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -56,11 +59,15 @@ def render() -> str:
     ):
         out += [f"[{section}]", *_keys(options), ""]
     out.append("# Collectors: one [[collectors.TYPE]] table per instance; a type may have several.")
-    for kind in config.COLLECTOR_MODULES:
+    out.append("# Those that need an address are shown commented out: uncomment and fill them in.")
+    kinds = sorted(config.COLLECTOR_MODULES, key=lambda k: k not in ENABLED)
+    for kind in kinds:
         module = config.collector_module(kind)
         doc = (module.__doc__ or kind).strip().splitlines()[0]
-        out += [f"# {doc}", f"[[collectors.{kind}]]"]
-        out += [*_keys({**config.COLLECTOR_COMMON, **module.OPTIONS}), ""]
+        table = [f"[[collectors.{kind}]]", *_keys({**config.COLLECTOR_COMMON, **module.OPTIONS})]
+        if kind not in ENABLED:
+            table = ["# " + line for line in table]
+        out += [f"# {doc}", *table, ""]
     out.append(
         "# Redundancy groups of your own, or overrides of discovered ones (uncomment to use)."
     )
