@@ -65,7 +65,7 @@ AGENT_OPTIONS: dict[str, Option] = {
     "stale_after": Option(
         float,
         0.0,
-        "Seconds without a reading after which a component is unknown. 0: three times the slowest collector's interval, and at least its timeout plus one interval.",
+        "Seconds without a reading after which a component is unknown. 0: three times the slowest collector's interval plus the longest timeout.",
     ),
     "rise": Option(int, 1, "Consecutive OK observations before a recovery is reported."),
     "fall": Option(int, 1, "Consecutive observations of a worse state before it is reported."),

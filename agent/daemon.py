@@ -38,7 +38,8 @@ def policy_for(cfg: Config) -> Policy:
     a = cfg.agent
     slowest = max((c.interval for c in cfg.collectors), default=a.interval)
     longest = max((c.timeout for c in cfg.collectors), default=a.timeout)
-    stale = a.stale_after or max(3 * slowest, longest + slowest)
+    # later than a timed-out poll can report (interval + timeout): staleness is the backstop
+    stale = a.stale_after or 3 * slowest + longest
     return Policy(rise=a.rise, fall=a.fall, dwell=a.dwell, stale_after=stale)
 
 

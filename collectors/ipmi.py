@@ -412,8 +412,11 @@ class SelEntry:
             words = ("lower", "upper")[self.offset >= 6] + f" threshold event {self.offset}"
         else:
             words = f"event offset {self.offset}"
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.timestamp))
-        return f"SEL {when}Z: {words} ({'asserted' if self.asserted else 'deasserted'})"
+        if self.timestamp < SEL_TIMESTAMP_PRE_INIT:
+            when = f"BMC uptime {self.timestamp} s"  # the BMC's clock was not set
+        else:
+            when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(self.timestamp))
+        return f"SEL {when}: {words} ({'asserted' if self.asserted else 'deasserted'})"
 
 
 def decode_sel_entry(data: bytes) -> tuple[int, SelEntry]:
@@ -599,6 +602,8 @@ class IpmiCollector:
         if session is not None:
             with contextlib.suppress(Exception):  # a broken session may not even log out
                 session.logout()
+        if self.address != "local":
+            _forget_pyghmi_sessions(self.address, self.port)
 
     def _repository(self, cmd: Any) -> Any:
         """The SDR, read once and again only when the BMC's repository changed."""
@@ -668,6 +673,26 @@ class IpmiCollector:
         )
         if entry.relevant and recent:
             self._notes[entry.sensor_number] = entry.describe()
+
+
+def _forget_pyghmi_sessions(bmc: str, port: int) -> None:
+    """Make pyghmi forget its sessions with ``bmc``:``port``, so the next login is fresh.
+
+    pyghmi (1.6) shares one session per (bmc, user, password, port) and keys its registry
+    of sessions being set up with the user id as text but removes entries by the bytes
+    form, so entries stay; after a session broke, a new ``Command`` would get the dead one
+    back. Dropping the entries for this BMC lets it log in afresh.
+    """
+    from pyghmi.ipmi.private import session as pyghmi_session
+
+    registry = pyghmi_session.Session
+    for key in [k for k in list(registry.initting_sessions) if k[0] == bmc and k[3] == port]:
+        registry.initting_sessions.pop(key, None)
+    for sockaddr in [a for a in list(registry.bmc_handlers) if a[1] == port]:
+        for stale in list(registry.bmc_handlers.get(sockaddr, {}).values()):
+            with contextlib.suppress(Exception):
+                stale.logout()
+        registry.bmc_handlers.pop(sockaddr, None)
 
 
 def _view(entry: Any, raw: bytes | None, reading: Any) -> SensorView:
