@@ -120,6 +120,51 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return watch(args.url, args.prefix, args.duration)
 
 
+def cmd_discover_ipmi(args: argparse.Namespace) -> int:
+    from collectors import ipmi
+
+    try:
+        password = ipmi.read_secret(args.password_file) if args.password_file else ""
+    except OSError as e:
+        print(f"hotspare: {args.password_file}: {e.strerror or e}", file=sys.stderr)
+        return config.EXIT_CONFIG
+    collector = ipmi.IpmiCollector("bmc", args.address, args.port, args.username, password)
+    try:
+        views = collector.views()
+    except Exception as e:
+        text = collector.redact(f"{type(e).__name__}: {e}")
+        print(f"hotspare: BMC {args.address}:{args.port}: {text}", file=sys.stderr)
+        return 69  # EX_UNAVAILABLE
+    finally:
+        collector.close()
+    found = ipmi.discover(views)
+    found["config"] = ipmi.proposal(
+        args.address,
+        args.port,
+        args.username,
+        args.password_file or "/etc/hotspare/bmc.pass",
+        found,
+    )
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    print(f"{'NUM':>4}  {'SENSOR':<20} {'COMPONENT':<16} {'STATE':<8} READING")
+    for s in found["sensors"]:
+        print(
+            f"{s['number']:>4}  {s['name'][:20]:<20} {s['component'] or '-':<16} "
+            f"{s['state'] or '-':<8} {s['reading']}"
+        )
+    print()
+    for g in found["groups"]:
+        stated = f", the BMC states {g['stated']}" if g["stated"] else ""
+        print(
+            f"group {g['id']} ({g['kind']}): {len(g['members'])} member(s), {g['required']} required{stated}"
+        )
+    print("\nProposed configuration:\n")
+    print(found["config"])
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run
 
@@ -176,6 +221,20 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--prefix", default="hotspare/v1", help="topic prefix")
     sp.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
     sp.set_defaults(func=cmd_watch)
+
+    sp = sub.add_parser("discover", help="list what a device exposes and propose a configuration")
+    dsub = sp.add_subparsers(dest="discover_command", required=True, metavar="SOURCE")
+    dp = dsub.add_parser(
+        "ipmi", help="a BMC over IPMI: sensors, groups, a [[collectors.ipmi]] entry"
+    )
+    dp.add_argument("address", help='BMC address, or "local" for /dev/ipmi0')
+    dp.add_argument("--port", type=int, default=623)
+    dp.add_argument("--username", "-U", default="")
+    dp.add_argument("--password-file", help="file holding the password (mode 0600)")
+    dp.add_argument(
+        "--json", action="store_true", help="print sensors, groups and the proposal as JSON"
+    )
+    dp.set_defaults(func=cmd_discover_ipmi)
 
     sp = sub.add_parser(
         "demo", help="run a private broker and an agent on demo arrays, show them live"

@@ -293,6 +293,23 @@ def select(
     ]
 
 
+def classify(views: Iterable[SensorView]) -> list[tuple[SensorView, Kind, str]]:
+    """The sensors that are components, with their kind and id (redundancy sensors are not)."""
+    taken: set[str] = set()
+    out = []
+    # numbered names first, so that a nameless sensor's fallback number never takes theirs
+    for v in sorted(views, key=lambda v: (v.sensor_type, not re.search(r"\d", v.name), v.number)):
+        kind = KIND_BY_SENSOR_TYPE.get(v.sensor_type)
+        if v.reading_type == READING_REDUNDANCY or kind is None:
+            continue
+        if kind == Kind.PSU and v.reading_type != READING_SENSOR_SPECIFIC and not v.unavailable:
+            kind = _psu_side_kind(v)  # a PSU's input power, current or temperature sensor
+            if kind is None:
+                continue
+        out.append((v, kind, component_id(kind, v.name, taken)))
+    return out
+
+
 def snapshot(
     views: Sequence[SensorView],
     now: float,
@@ -304,26 +321,16 @@ def snapshot(
     ``notes`` adds words to a sensor's detail by sensor number (recent SEL events).
     """
     notes = notes or {}
-    taken: set[str] = set()
     readings: list[Reading] = []
     members: dict[str, list[tuple[str, State]]] = {"power": [], "cooling": []}
     stated: dict[str, list[tuple[Verdict, str]]] = {"power": [], "cooling": []}
-    # numbered names first, so that a nameless sensor's fallback number never takes theirs
-    for v in sorted(views, key=lambda v: (v.sensor_type, not re.search(r"\d", v.name), v.number)):
+    for v in views:
         if v.reading_type == READING_REDUNDANCY:
             group, verdict = redundancy_group(v), stated_verdict(v)
             if group is not None and verdict is not None:
                 stated[group].append(verdict)
-            continue
-        kind = KIND_BY_SENSOR_TYPE.get(v.sensor_type)
-        if kind is None:
-            continue
-        if kind == Kind.PSU and v.reading_type != READING_SENSOR_SPECIFIC and not v.unavailable:
-            kind = _psu_side_kind(v)  # a PSU's input power, current or temperature sensor
-            if kind is None:
-                continue
+    for v, kind, cid in classify(views):
         state, words = component_state(v)
-        cid = component_id(kind, v.name, taken)
         detail = f"{v.name}: {words}" + (f"; {notes[v.number]}" if v.number in notes else "")
         readings.append(Reading(cid, kind, state, now, detail, v.value, v.units or None))
         for group, member_kind in GROUP_MEMBERS.items():
@@ -370,6 +377,55 @@ def _psu_side_kind(view: SensorView) -> Kind | None:
     if units == "v" or "volt" in units:
         return Kind.VOLTAGE
     return None
+
+
+def discover(views: Sequence[SensorView]) -> dict[str, Any]:
+    """What a BMC exposes, as plain data: every sensor with its component, and the groups."""
+    snap = snapshot(views, 0.0)
+    components = {v.number: (cid, component_state(v)[0]) for v, _kind, cid in classify(views)}
+    sensors = []
+    for v in views:
+        cid, state = components.get(v.number, (None, None))
+        reading = _value_text(v) if v.value is not None else ", ".join(v.states) or "-"
+        sensors.append(
+            {
+                "number": v.number,
+                "name": v.name,
+                "sensor_type": v.sensor_type,
+                "reading_type": v.reading_type,
+                "component": cid,
+                "state": state.value if state else None,
+                "reading": reading,
+            }
+        )
+    groups = [
+        {
+            "id": g.id,
+            "kind": g.kind.value,
+            "members": list(g.members),
+            "required": g.required,
+            "stated": g.stated.value if g.stated else None,
+        }
+        for g in snap.groups
+    ]
+    return {"sensors": sensors, "groups": groups}
+
+
+def proposal(
+    address: str, port: int, username: str, password_file: str, found: Mapping[str, Any]
+) -> str:
+    """A ``[[collectors.ipmi]]`` entry for what ``discover`` found."""
+    lines = [
+        "[[collectors.ipmi]]",
+        'name = "bmc"',
+        f'address = "{address}"',
+        f"port = {port}",
+        f'username = "{username}"',
+        f'password_file = "{password_file}"',
+    ]
+    keys = {"power": "psu_required", "cooling": "fan_required"}
+    lines += [f"{keys[g['id']]} = {g['required']}" for g in found["groups"] if g["id"] in keys]
+    return "\n".join(lines) + "\n"
 
 
 # --- pure: the System Event Log --------------------------------------------------------
@@ -570,6 +626,11 @@ class IpmiCollector:
                     return True
                 time.sleep(0.5)
             return False
+
+    def close(self) -> None:
+        """Log out of the BMC."""
+        with self._lock:
+            self._drop_session()
 
     def redact(self, text: str) -> str:
         return text.replace(self.password, "***") if self.password else text

@@ -22,12 +22,13 @@ from tests.ipmisim import (
 from tests.schemas import validate
 
 BASE = "hotspare/v1/dc1/bmc-01"
-PASSWORD = "password"
+PASSWORD = "s1m-Bmc-Secret"  # distinctive, so a leak would show in any output
 
 
 @pytest.fixture
 def sim(tmp_path):
-    with IpmiSim(dell_like(("PS1 Status", "PS2 Status")), tmp_path / "sim").start() as s:
+    sensors = dell_like(("PS1 Status", "PS2 Status"))
+    with IpmiSim(sensors, tmp_path / "sim", password=PASSWORD).start() as s:
         yield s
 
 
@@ -198,3 +199,77 @@ def test_check_plugin_and_power_read_back(sim, tmp_path):
         assert c.power_state() in ("on", "off")
     finally:
         c._drop_session()
+
+
+def test_discover_ipmi_lists_sensors_and_proposes_a_config(sim, tmp_path):
+    pw = tmp_path / "bmc.pass"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    args = [
+        "discover",
+        "ipmi",
+        "127.0.0.1",
+        "--port",
+        str(sim.port),
+        "-U",
+        "admin",
+        "--password-file",
+        str(pw),
+    ]
+    r = subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    found = json.loads(r.stdout)
+    by_name = {s["name"]: s for s in found["sensors"]}
+    assert by_name["PS1 Status"]["component"] == "psu/1" and by_name["PS1 Status"]["state"] == "ok"
+    assert by_name["PS Redundancy"]["component"] is None  # a verdict, not a component
+    assert {g["id"]: g["stated"] for g in found["groups"]} == {
+        "power": "redundant",
+        "cooling": None,
+    }
+    cfg = tmp_path / "proposed.toml"
+    cfg.write_text('[agent]\nsite = "dc1"\n' + found["config"])
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "agent.cli", "config", "check", str(cfg)],
+            capture_output=True,
+            cwd=ROOT,
+            timeout=30,
+        ).returncode
+        == 0
+    )
+    table = subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert "psu/2" in table.stdout and "Proposed configuration" in table.stdout
+    assert PASSWORD not in table.stdout + r.stdout
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "discover",
+            "ipmi",
+            "127.0.0.1",
+            "--port",
+            str(sim.port),
+            "-U",
+            "admin",
+            "--password-file",
+            str(tmp_path / "none"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert bad.returncode == 78 and "none" in bad.stderr
