@@ -5,6 +5,10 @@ only that thread: the poll times out, the next ones are skipped while the hung c
 still running, no other collector is delayed, and the agent can still exit (a worker
 pool's threads would be joined at exit, and a hung read would hold the agent forever). Failures are logged on transitions only:
 the first failure, and the recovery.
+
+A collector may offer a cheap ``changed()`` probe (and ``probe_every`` seconds): between
+polls the poller asks it, and polls at once when it says something changed, so an event
+(a new entry in a BMC's event log) does not wait for the next interval.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from collectors.base import Collector, Snapshot
 
@@ -64,6 +69,10 @@ class Poller:
         self._wake = asyncio.Event()
         self._is_async = inspect.iscoroutinefunction(collector.collect)
         self._running: asyncio.Future[Snapshot] | None = None
+        # an optional cheap probe between polls: True means "something changed, poll now"
+        self._probe = getattr(collector, "changed", None)
+        self._probing: asyncio.Future[Any] | None = None
+        self.probe_every = float(getattr(collector, "probe_every", 1.0))
         self._running_since = 0.0
 
     def trigger(self) -> None:
@@ -77,10 +86,22 @@ class Poller:
             started = loop.time()
             self._wake.clear()  # a trigger during the poll causes one more poll at once
             await self.poll_once()
-            delay = self.interval - (loop.time() - started)
-            if delay > 0:
+            while (delay := self.interval - (loop.time() - started)) > 0:
+                step = min(delay, self.probe_every) if self._probe else delay
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    await asyncio.wait_for(self._wake.wait(), step)
+                if self._wake.is_set() or (step < delay and await self._changed()):
+                    break
+
+    async def _changed(self) -> bool:
+        """Ask the collector's cheap change probe (e.g. "the event log grew"); False on doubt."""
+        if self._probing is not None and not self._probing.done():
+            return False  # the last probe has not returned: do not pile up threads
+        self._probing = _in_thread(f"probe-{self.name}", lambda _now: self._probe(), 0.0)
+        try:
+            return bool(await asyncio.wait_for(asyncio.shield(self._probing), self.probe_every))
+        except Exception:
+            return False
 
     async def poll_once(self) -> None:
         now = self.clock()
@@ -138,7 +159,7 @@ class Poller:
             self._running.cancel()
 
 
-def _in_thread(name: str, fn: Callable[[float], Snapshot], now: float) -> asyncio.Future[Snapshot]:
+def _in_thread(name: str, fn: Callable[[float], Any], now: float) -> asyncio.Future[Any]:
     """Run ``fn(now)`` in a new daemon thread; the future resolves in the calling loop."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Snapshot] = loop.create_future()

@@ -599,6 +599,21 @@ class IpmiCollector:
         self.breaker.success()
         return snapshot(select(views, self.include, self.exclude), now, self.layout, self._notes)
 
+    probe_every = 1.0  # seconds between SEL probes (one small IPMI command each)
+
+    def changed(self) -> bool:
+        """Cheap probe between polls: did the BMC's event log grow since the last poll?"""
+        if not self.sel or self._cmd is None or self._sel_stamp is None:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False  # a poll is running
+        try:
+            data = bytes(self._cmd.xraw_command(netfn=0x0A, command=0x40)["data"])
+            _entries, added, erased = sel_info(data)
+            return (added, erased) != self._sel_stamp
+        finally:
+            self._lock.release()
+
     def _poll(self, now: float) -> list[SensorView]:
         views = self._sweep()
         if self.sel:

@@ -273,3 +273,22 @@ def test_discover_ipmi_lists_sensors_and_proposes_a_config(sim, tmp_path):
         timeout=60,
     )
     assert bad.returncode == 78 and "none" in bad.stderr
+
+
+def test_a_new_sel_event_triggers_a_poll_before_the_interval(
+    sim, tmp_path, broker, subscribe, run_agent
+):
+    sub = subscribe()
+    cfg = ipmi_config(sim, tmp_path, broker.port).replace("interval = 0.5", "interval = 120")
+    run_agent(cfg)
+    sub.wait(lambda m: m.topic == f"{BASE}/health", what="first health")
+    sim.set_bit(DELL.psus[1], PSU_FAILURE, True)  # the simulator also logs the SEL event
+    # the next regular poll is two minutes away: only the SEL probe can bring this in time
+    comp = sub.wait(
+        lambda m: (
+            m.topic == f"{BASE}/components/psu/2" and m.payload and m.json()["state"] == "failed"
+        ),
+        timeout=60,
+        what="PSU failure via the SEL",
+    ).json()
+    assert "power supply failure detected (asserted)" in comp["detail"]
