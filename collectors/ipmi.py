@@ -191,6 +191,7 @@ class SensorView:
     units: str = ""
     health: int = 0  # pyghmi's health bits
     unavailable: bool = False
+    error: str = ""  # the BMC could not read this sensor (its state is unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,8 @@ class Layout:
 
 def component_state(view: SensorView) -> tuple[State, str]:
     """The state of one PSU, fan, temperature or voltage sensor, with the words for it."""
+    if view.error:
+        return State.UNKNOWN, view.error
     if view.unavailable:
         return State.ABSENT, "sensor unavailable (entity absent or not scanned)"
     if view.reading_type == READING_THRESHOLD:
@@ -571,7 +574,7 @@ class IpmiCollector:
         self._sdr_stamp: bytes | None = None
         self._sel_last: int | None = None
         self._sel_stamp: tuple[int, int] | None = None
-        self._notes: dict[int, str] = {}
+        self._notes: dict[int, tuple[float, str]] = {}  # sensor number -> (noted at, SEL words)
         self._lock = threading.Lock()  # one sweep at a time per BMC
 
     # -- public --------------------------------------------------------------------
@@ -597,7 +600,8 @@ class IpmiCollector:
                     text = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                     raise BmcError(self.redact(text)) from None
         self.breaker.success()
-        return snapshot(select(views, self.include, self.exclude), now, self.layout, self._notes)
+        notes = {n: text for n, (at, text) in self._notes.items() if now - at <= self.sel_max_age}
+        return snapshot(select(views, self.include, self.exclude), now, self.layout, notes)
 
     probe_every = 1.0  # seconds between SEL probes (one small IPMI command each)
 
@@ -703,12 +707,19 @@ class IpmiCollector:
                 netfn=4, command=0x2D, rslun=entry.sensor_lun, data=(entry.sensor_number,)
             )
             if "error" in rsp:
-                if rsp.get("code") == 0xCB:  # requested sensor not present
-                    out.append(_view(entry, None, None))
-                    continue
-                raise BmcError(f"sensor {entry.sensor_name}: {rsp['error']}")
+                # 0xCB: requested sensor not present; anything else: this one sensor is unknown
+                error = "" if rsp.get("code") == 0xCB else f"the BMC answered: {rsp['error']}"
+                out.append(_view(entry, None, None, error))
+                continue
             raw = bytes(rsp["data"])
-            out.append(_view(entry, raw, entry.decode_sensor_reading(cmd, raw)))
+            try:
+                reading = entry.decode_sensor_reading(cmd, raw)
+            except Exception as e:  # a reading pyghmi cannot decode spoils one sensor, not the BMC
+                out.append(
+                    _view(entry, None, None, f"undecodable reading {raw.hex()}: {type(e).__name__}")
+                )
+                continue
+            out.append(_view(entry, raw, reading))
         return out
 
     # -- SEL -------------------------------------------------------------------------
@@ -748,7 +759,7 @@ class IpmiCollector:
             entry.timestamp < SEL_TIMESTAMP_PRE_INIT or now - entry.timestamp <= self.sel_max_age
         )
         if entry.relevant and recent:
-            self._notes[entry.sensor_number] = entry.describe()
+            self._notes[entry.sensor_number] = (now, entry.describe())
 
 
 def _forget_pyghmi_sessions(bmc: str, port: int) -> None:
@@ -771,7 +782,7 @@ def _forget_pyghmi_sessions(bmc: str, port: int) -> None:
         registry.bmc_handlers.pop(sockaddr, None)
 
 
-def _view(entry: Any, raw: bytes | None, reading: Any) -> SensorView:
+def _view(entry: Any, raw: bytes | None, reading: Any, error: str = "") -> SensorView:
     """pyghmi's SDR entry and decoded reading -> our SensorView (library objects stop here)."""
     base = dict(
         number=entry.sensor_number,
@@ -779,6 +790,8 @@ def _view(entry: Any, raw: bytes | None, reading: Any) -> SensorView:
         sensor_type=entry.sensor_type_number,
         reading_type=entry.reading_type,
     )
+    if error:
+        return SensorView(**base, error=error)
     if raw is None or reading is None or getattr(reading, "unavailable", 0):
         return SensorView(**base, unavailable=True)
     bits = raw[2] if len(raw) > 2 else 0

@@ -294,3 +294,12 @@ def test_secrets_file_must_be_private(tmp_path):
         read_secret(str(f))
     f.chmod(0o600)
     assert read_secret(str(f)) == "hunter2"
+
+
+def test_a_sensor_the_bmc_cannot_read_is_unknown_not_failed():
+    broken = SensorView(
+        0x86, "PS2 Status", SENSOR_TYPE_PSU, READING_SENSOR_SPECIFIC, error="the BMC answered: busy"
+    )
+    assert component_state(broken) == (State.UNKNOWN, "the BMC answered: busy")
+    g = evaluate(snapshot([psu(0x85, "PS1 Status", 0), broken], 1.0))["power"]
+    assert (g.state, g.unknown) == (GroupState.UNKNOWN, 1)
