@@ -292,3 +292,16 @@ def test_a_new_sel_event_triggers_a_poll_before_the_interval(
         what="PSU failure via the SEL",
     ).json()
     assert "power supply failure detected (asserted)" in comp["detail"]
+
+
+def test_cipher_suite_17_is_refused_by_a_bmc_that_offers_only_3(sim):
+    # ipmi_sim negotiates SHA-1 (cipher suite 3) only: "auto" accepts it, "17" must not
+    strict = IpmiCollector("bmc", "127.0.0.1", sim.port, "admin", PASSWORD, cipher_suite="17")
+    with pytest.raises(Exception, match="does not offer cipher suite 17"):
+        strict.collect(0.0)
+    strict.close()
+    auto = IpmiCollector("bmc", "127.0.0.1", sim.port, "admin", PASSWORD)
+    try:
+        assert auto.collect(0.0).groups
+    finally:
+        auto.close()
