@@ -17,21 +17,33 @@ sensor, thresholds, event support, initial values), ``sim.sdrs`` (SDR source) co
 simulator's output, quoted in every start error).
 
 Syntax checked against OpenIPMI's own examples (``lanserv/ipmisim1.emu``, ``ipmisim1.sdrs``,
-``lan.conf``, ``marvell-bmc/``; copies in ``tests/fixtures/ipmi/openipmi_sim/``) and the
-``lanserv/emu_cmd.c`` / ``sdrcomp.c`` sources of openipmi 2.0.33 (the Debian 12 package).
-Traps (see also tests/fixtures/ipmi/SOURCES.md):
+``lan.conf``, ``marvell-bmc/``; copies in ``tests/fixtures/ipmi/openipmi_sim/``), the
+``lanserv/emu_cmd.c`` and ``sdrcomp/sdrcomp.c`` sources (cminyard/openipmi), and by running
+Debian 12's openipmi 2.0.33, ipmitool 1.8.19 and pyghmi 1.6.19. Traps:
 
 * ipmitool needs ``-I lanplus -C 3``: ipmi_sim never answers the cipher-suite query, and
-  without ``-C 3`` each call waits 10 s.
+  without ``-C 3`` each call waits 10 s (see ``IpmiSim.ipmitool_args``).
 * ``sdrcomp`` needs ``-8`` (8-bit ASCII id strings); without it all-caps names such as
-  ``FAN1`` are 6-bit packed and print as garbage.
+  ``FAN1`` are 6-bit packed and print as garbage. Its ``sensor_hysteresis`` values are
+  ``no/readable/settable/fixed`` (not "none"); compact records spell ``init_systeresis``.
 * sensor 0 is the watchdog (``sensor_add 0x20 0 0 35 0x6f event-only``); profiles must not
-  use number 0.
+  use number 0. ``ipmitool sdr elist`` and pyghmi do not list it.
+* ``ipmi_sim -n`` hides the echo of the emulation file *and its errors*, and a rejected line
+  silently ends the file (later sensors, ``mc_enable``): the harness runs without ``-n``,
+  stdin a pipe (``/dev/null`` makes it abort in ``epoll_ctl``), and fails on ``**`` lines.
 * ``sensor_set_bit_clr_rest`` takes ``MC LUN NUM BIT GEN_EVENT`` (no value argument).
 * ``sensor_set_threshold``'s 6-bit mask and its six values run from upper non-recoverable
   down to lower non-critical: ``UNR UC UNC LNR LC LNC``.
-* The console (telnet-like, no authentication, loopback only) echoes each command and
-  ends every answer with the prompt ``"> "``; errors are lines starting with ``**``.
+* ipmi_sim compares readings and thresholds as unsigned bytes: no 2's complement sensors
+  (see ``Thresholds``).
+* The console (telnet-like, no authentication, loopback only) echoes each command and ends
+  every answer with the prompt ``"> "``; errors are lines starting with ``**``; it also
+  prints a few lines each time an IPMI client opens or closes a session.
+* ``ipmitool sdr elist``'s status column is "ok" for every discrete sensor, failed PSU
+  included: only the state text (last column) or ``ipmitool sensor``'s ``0x<data2><data3>``
+  shows the state. A sensor with scanning off reads ``ns``/"Disabled" in ``sdr elist`` and
+  ``na`` in ``ipmitool sensor``.
+* pyghmi keeps process-wide session and SDR registries: see ``pyghmi_command``.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -71,7 +84,9 @@ __all__ = [
     "Thresholds",
     "close_pyghmi",
     "dell_like",
+    "forget_pyghmi_sessions",
     "hpe_like",
+    "pyghmi_command",
     "supermicro_like",
 ]
 
@@ -121,6 +136,10 @@ STARTUP_TIMEOUT = 10.0
 
 class IpmiSimError(RuntimeError):
     """The simulator did not start, died, or rejected a console command."""
+
+
+class _ExitedEarly(IpmiSimError):
+    """ipmi_sim exited during start-up (worth another try on other ports)."""
 
 
 # --- sensor description -----------------------------------------------------------------------
@@ -443,7 +462,7 @@ _AUTH_CAP_PROBE = (
 )
 
 
-def _probe(port: int, timeout: float = 0.05) -> bool:
+def _probe(port: int, timeout: float = 0.01) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         try:
@@ -452,6 +471,21 @@ def _probe(port: int, timeout: float = 0.05) -> bool:
         except OSError:
             return False
     return len(data) > 20 and data[:4] == b"\x06\x00\xff\x07"
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it when the process that started it dies (even by SIGKILL).
+
+    Linux ties PR_SET_PDEATHSIG to the starting *thread*, hence only from the main thread.
+    """
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
 def _strip_telnet(data: bytes) -> bytes:
@@ -467,30 +501,72 @@ def _strip_telnet(data: bytes) -> bytes:
     return bytes(out)
 
 
-def close_pyghmi(cmd) -> None:
-    """Log a pyghmi ``Command`` out and make pyghmi forget its session.
+# pyghmi (1.6.19, the newest release) keeps process-wide registries that bite in tests:
+#
+# * ``Session.initting_sessions`` is keyed by ``(bmc, userid, password, port, kg)`` with the
+#   *str* user id when a session is created, but cleaned up with the *bytes* one
+#   (``self.userid`` is encoded), so an entry is never removed. A second
+#   ``Command(bmc=..., port=...)`` for the same BMC/user/password then finds that entry,
+#   sets ``logging = True`` on it and waits for the login to finish: it hangs forever while
+#   the first session is alive, and returns the dead session (``IpmiException(None)``,
+#   ``TypeError`` in ``raw_command``) after a logout or a timeout broke it.
+# * ``sdr.shared_sdrs`` caches decoded SDRs by (firmware, manufacturer, product, device id,
+#   SDR repository timestamps): see ``IpmiSim.start`` (product id derived from the sensors).
+#
+# ``pyghmi_command`` and ``close_pyghmi`` work around the first; ``IpmiSim.stop`` logs out
+# whatever pyghmi sessions this process still has with the simulator.
 
-    pyghmi (1.6.19) shares one ``Session`` per (bmc, port, user, password, kg). Its
-    ``Session.initting_sessions`` registry is keyed with the *str* user id but cleaned with
-    the *bytes* one, so entries are never removed; after ``logout()`` (or after a session
-    broke on a timeout) a new ``Command`` to the same BMC gets the dead session back and
-    fails (``TypeError`` in ``raw_command``, or ``IpmiException(None)``). Dropping the
-    stale entries here lets the next ``Command`` log in afresh.
+
+def _pyghmi_key(bmc: str, user: str, password: str, port: int) -> tuple:
+    return (bmc, user, password, port, None)
+
+
+def pyghmi_command(port: int, user: str = "admin", password: str = "password"):
+    """A pyghmi ``Command`` with its own, freshly logged-in session to 127.0.0.1:``port``.
+
+    Safe to call again for the same BMC (each call logs in a new session); close it with
+    :func:`close_pyghmi`. Raises ``pyghmi.exceptions.IpmiException`` if the login fails
+    (about 4 s against a paused simulator).
     """
+    from pyghmi.ipmi import command
+    from pyghmi.ipmi.private import session as pyghmi_session
+
+    key = _pyghmi_key("127.0.0.1", user, password, port)
+    pyghmi_session.Session.initting_sessions.pop(key, None)
+    try:
+        return command.Command(bmc="127.0.0.1", port=port, userid=user, password=password)
+    finally:
+        pyghmi_session.Session.initting_sessions.pop(key, None)
+
+
+def close_pyghmi(cmd) -> None:
+    """Log a pyghmi ``Command``'s session out and drop pyghmi's stale registry entry."""
+    from pyghmi.ipmi.private import session as pyghmi_session
 
     sess = cmd.ipmi_session
     with contextlib.suppress(Exception):
         sess.logout()
-    forget_pyghmi_sessions(sess.bmc, sess.port)
+    user = sess.userid.decode() if isinstance(sess.userid, bytes) else sess.userid
+    password = sess.password.decode() if isinstance(sess.password, bytes) else sess.password
+    pyghmi_session.Session.initting_sessions.pop(
+        (sess.bmc, user, password, sess.port, sess.kgo), None
+    )
 
 
-def forget_pyghmi_sessions(bmc: str, port: int) -> None:
-    """Remove every cached pyghmi session for ``bmc``:``port`` (see :func:`close_pyghmi`)."""
-    from pyghmi.ipmi.private import session as pyghmi_session
+def forget_pyghmi_sessions(port: int) -> None:
+    """Log out every pyghmi session of this process to 127.0.0.1:``port`` and forget them.
 
+    A no-op when pyghmi was never imported.
+    """
+    pyghmi_session = sys.modules.get("pyghmi.ipmi.private.session")
+    if pyghmi_session is None:
+        return
     S = pyghmi_session.Session
-    for key in [k for k in list(S.initting_sessions) if k[0] == bmc and k[3] == port]:
-        S.initting_sessions.pop(key, None)
+    for key in [k for k in list(S.initting_sessions) if k[3] == port]:
+        sess = S.initting_sessions.pop(key, None)
+        if sess is not None and not getattr(sess, "broken", True):
+            with contextlib.suppress(Exception):
+                sess.logout()
     for sockaddr in [a for a in list(S.bmc_handlers) if a[1] == port]:
         for sess in list(S.bmc_handlers.get(sockaddr, {}).values()):
             with contextlib.suppress(Exception):
@@ -563,15 +639,19 @@ class IpmiSim:
         )
         if compiled.returncode != 0:
             raise IpmiSimError(f"sdrcomp failed on {sdrs}:\n{compiled.stdout}{compiled.stderr}")
-        last: Exception | None = None
-        for _ in range(attempts):  # a port picked free may be taken before ipmi_sim binds it
+        for attempt in range(1, attempts + 1):
             try:
                 self._launch(emu)
                 return self
-            except IpmiSimError as e:
-                last = e
+            except _ExitedEarly:
+                # most likely a port picked free was taken before ipmi_sim bound it
                 self._kill()
-        raise IpmiSimError(f"ipmi_sim did not start after {attempts} attempts") from last
+                if attempt == attempts:
+                    raise
+            except BaseException:
+                self._kill()
+                raise
+        raise AssertionError("unreachable")
 
     def _launch(self, emu: Path) -> None:
         t0 = time.monotonic()
@@ -583,26 +663,35 @@ class IpmiSim:
         )
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                ["ipmi_sim", "-c", str(conf), "-f", str(emu), "-s", str(self.statedir), "-n"],
-                stdin=subprocess.DEVNULL,
+                # Not "-n": with it ipmi_sim prints nothing, and an emulation file line it
+                # rejects silently ends the file there (mc_enable included). Its stdin
+                # console must then be a pipe (/dev/null aborts it in epoll_ctl); it is
+                # never written to.
+                ["ipmi_sim", "-c", str(conf), "-f", str(emu), "-s", str(self.statedir)],
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
                 start_new_session=True,  # a Ctrl-C on pytest does not hit it first
+                preexec_fn=_die_with_parent if _in_main_thread() else None,
             )
         deadline = t0 + STARTUP_TIMEOUT
-        while not _probe(self.port):
+        while True:
+            # the emulation file is read and echoed (with "**" error lines) before the LAN
+            # channel answers; a rejected line ends it, so the BMC may never answer
+            output = self.output()
+            if any(ln.startswith("**") for ln in output.splitlines()):
+                raise IpmiSimError(f"ipmi_sim rejected {emu}:\n{output}")
+            if _probe(self.port):
+                break
             if self.proc.poll() is not None:
-                raise IpmiSimError(f"ipmi_sim exited with {self.proc.returncode}:\n{self.output()}")
+                raise _ExitedEarly(f"ipmi_sim exited with {self.proc.returncode}:\n{output}")
             if time.monotonic() > deadline:
                 raise IpmiSimError(
                     f"ipmi_sim not answering on 127.0.0.1:{self.port} after "
-                    f"{STARTUP_TIMEOUT} s:\n{self.output()}"
+                    f"{STARTUP_TIMEOUT} s:\n{output}"
                 )
             time.sleep(0.005)
-        errors = [ln for ln in self.output().splitlines() if ln.startswith("**")]
-        if errors:
-            raise IpmiSimError("ipmi_sim rejected the emulation file:\n" + self.output())
         self._connect_console(deadline)
         self.startup_seconds = time.monotonic() - t0
 
@@ -619,32 +708,48 @@ class IpmiSim:
         self._read_prompt(timeout=max(1.0, deadline - time.monotonic()))
 
     def stop(self) -> None:
-        """Terminate the simulator (SIGCONT first if paused; SIGKILL after 3 s)."""
-        if self._console is not None:
-            with contextlib.suppress(OSError):
-                self._console.close()
-            self._console = None
+        """Terminate the simulator (SIGCONT first if paused; SIGKILL after 3 s).
+
+        Also logs out the pyghmi sessions this process still has with it. Idempotent; the
+        files in ``workdir`` are left for the caller.
+        """
+        self._close_console()
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGCONT)
-            proc.terminate()
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)
+            forget_pyghmi_sessions(self.port)  # while it still answers the logouts
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                proc.wait(3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self._close_stdin(proc)
 
     def _kill(self) -> None:
+        self._close_console()
         proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+            self._close_stdin(proc)
+
+    def _close_console(self) -> None:
         if self._console is not None:
             with contextlib.suppress(OSError):
                 self._console.close()
             self._console = None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+
+    @staticmethod
+    def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
 
     def __enter__(self) -> IpmiSim:
         if self.proc is None:
@@ -700,7 +805,7 @@ class IpmiSim:
             self._console.sendall(command.encode() + b"\n")
             text = self._read_prompt(timeout)
         lines = text.replace("\r", "").split("\n")
-        echo = [i for i, ln in enumerate(lines) if ln.rstrip().endswith(command)]
+        echo = [i for i, ln in enumerate(lines) if ln.strip().lstrip(">").strip() == command]
         if echo:
             lines = lines[echo[-1] + 1 :]
         if lines and lines[-1].strip() == ">":
@@ -770,6 +875,10 @@ class IpmiSim:
         os.kill(self.proc.pid, signal.SIGCONT)
 
     # -- convenience for tests --
+
+    def pyghmi(self):
+        """A pyghmi ``Command`` with a fresh session to this BMC (see :func:`pyghmi_command`)."""
+        return pyghmi_command(self.port, self.user, self.password)
 
     def ipmitool_args(self) -> list[str]:
         """``ipmitool`` prefix for this BMC (lanplus, cipher suite 3)."""
@@ -922,13 +1031,15 @@ def dell_like(psu_names: tuple[str, str] = ("Status", "Status")) -> tuple[SimSen
 # Follows rubyipmi__ipmitool_hp_sensors_g5.txt (`ipmitool sensor` of an HP ProLiant DL380 G5):
 # "Power Supply 1"/"Power Supply 2" 0x0180 (present), "Power Supplies" 0x0180 (Fully
 # Redundant), fans "Fan 1".. in PERCENT (45.080 = 115 x 0.392, no thresholds), "Fans"
-# 0x0180 (fan redundancy, Fully Redundant), "Temp 1" 37 C (unc 67, uc 70, unr 75), "Temp 2"
-# 20 C (37/39/44), "Temp 3" 40 C (68/127/127), "Power Meter" 374 W. Entity ids and sensor
-# numbers follow rubyipmi__freeipmi_sensors.txt (same HP family, record ids 4/5/6, 10-17,
-# 22, 24-26, 31): PSUs 10.1/10.2, "Power Supplies" 10.3, fans 1-4 on system internal
-# expansion boards 16.1-16.4 and fans 5-8 on processors 3.1-3.4, "Fans" 7.1 (System Board),
-# Temp 1 16.5, Temp 2 external environment 39.1, Temp 3 processor 3.10. The capture has 12
-# fans; this profile keeps 8.
+# 0x0180 (fan redundancy, Fully Redundant), "Temp 1" 37 C (lower thresholds 0/0/0, unc 67,
+# uc 70, unr 75), "Temp 2" 20 C (0/0/0, 37/39/44), "Temp 3" 40 C (0/0/0, 68/127/127),
+# "Power Meter" 374 W. Entity ids and sensor numbers follow rubyipmi__freeipmi_sensors.txt
+# (same HP family, record ids 4/5/6, 10-17, 22, 24-26, 31): PSUs 10.1/10.2, "Power
+# Supplies" 10.3, fans 1-4 on system internal expansion boards 16.1-16.4 and fans 5-8 on
+# processors 3.1-3.4, "Fans" 7.1 (System Board), Temp 1 16.5, Temp 2 external environment
+# 39.1, Temp 3 processor 3.10. The capture has 12 fans; this profile keeps 8. A real iLO
+# reports a dead fan through "Fans" (redundancy) rather than a fan threshold: these fans
+# have none.
 
 _HP_FAN = Thresholds("unspecified", m=392, r_exp=-3, percentage=True)
 _HP_TEMP = Thresholds("degrees_C")
@@ -964,7 +1075,7 @@ def hpe_like() -> tuple[SimSensor, ...]:
             TEMPERATURE,
             ENT_SYS_INTERNAL_EXPANSION_BOARD,
             5,
-            _HP_TEMP.scaled(unc=67, uc=70, unr=75),
+            _HP_TEMP.scaled(lnr=0, lc=0, lnc=0, unc=67, uc=70, unr=75),
             37,
         ),
         _analog(
@@ -973,7 +1084,7 @@ def hpe_like() -> tuple[SimSensor, ...]:
             TEMPERATURE,
             ENT_EXTERNAL_ENVIRONMENT,
             1,
-            _HP_TEMP.scaled(unc=37, uc=39, unr=44),
+            _HP_TEMP.scaled(lnr=0, lc=0, lnc=0, unc=37, uc=39, unr=44),
             20,
         ),
         _analog(
@@ -982,7 +1093,7 @@ def hpe_like() -> tuple[SimSensor, ...]:
             TEMPERATURE,
             ENT_PROCESSOR,
             10,
-            _HP_TEMP.scaled(unc=68, uc=127, unr=127),
+            _HP_TEMP.scaled(lnr=0, lc=0, lnc=0, unc=68, uc=127, unr=127),
             40,
         ),
         _analog(31, "Power Meter", CURRENT, ENT_SYSTEM_BOARD, 1, _HP_WATTS, 374),
@@ -995,7 +1106,7 @@ def hpe_like() -> tuple[SimSensor, ...]:
 # sensor; FAN2 3000, FAN3 3150, FAN4 3000 RPM with lnr 300, lc 450, lnc 600, unc 18975,
 # uc 19050, unr 19125 (75 RPM per count), FAN1/FAN5/FAN6 "na" (not installed: scanning
 # off here); "System Temp" 25 C (-9/-7/-5, 80/85/90), "CPU1 Temp" 33 C
-# (79/82/84), "12V" 12.084 V (10.176/10.494/10.812, 13.250/13.568/13.886 =
+# (0/0/0, 79/82/84), "12V" 12.084 V (10.176/10.494/10.812, 13.250/13.568/13.886 =
 # (53 raw + 371) / 1000). Sensor numbers are this harness's choice (Supermicro BMCs number
 # fans 0x41.. and temperatures 0x01..; not in the capture).
 
@@ -1040,7 +1151,7 @@ def supermicro_like(all_fans_present: bool = False) -> tuple[SimSensor, ...]:
             TEMPERATURE,
             ENT_PROCESSOR,
             1,
-            _SM_TEMP.scaled(unc=79, uc=82, unr=84),
+            _SM_TEMP.scaled(lnr=0, lc=0, lnc=0, unc=79, uc=82, unr=84),
             33,
         ),
         _analog(

@@ -32,7 +32,9 @@ def sim(tmp_path):
         yield s
 
 
-def ipmi_config(sim: IpmiSim, tmp_path, port: int = 1, timeout: float = 3, extra: str = "") -> str:
+def ipmi_config(sim: IpmiSim, tmp_path, port: int = 1, timeout: float = 10, extra: str = "") -> str:
+    # a generous timeout: pyghmi on loopback sometimes waits out its 0.5-1.7 s retry timer,
+    # and a first poll (login, SDR, sensors, SEL) may meet several such stalls
     pw = tmp_path / "bmc.pass"
     pw.write_text(PASSWORD + "\n")
     pw.chmod(0o600)
