@@ -665,6 +665,7 @@ class IpmiCollector:
                 cmd = command.Command(
                     bmc=self.address, userid=self.username, password=self.password, port=self.port
                 )
+                _settle_pyghmi_registry(self.address, self.port)
                 session = getattr(cmd, "ipmi_session", None)
                 hashlib_of = getattr(session, "currhashlib", None)
                 if (
@@ -762,19 +763,28 @@ class IpmiCollector:
             self._notes[entry.sensor_number] = (now, entry.describe())
 
 
+def _settle_pyghmi_registry(bmc: str, port: int) -> None:
+    """Drop the "being set up" entry of a session that is set up (see below)."""
+    from pyghmi.ipmi.private import session as pyghmi_session
+
+    registry = pyghmi_session.Session.initting_sessions
+    for key in [k for k in list(registry) if k[0] == bmc and k[3] == port]:
+        registry.pop(key, None)
+
+
 def _forget_pyghmi_sessions(bmc: str, port: int) -> None:
     """Make pyghmi forget its sessions with ``bmc``:``port``, so the next login is fresh.
 
     pyghmi (1.6) shares one session per (bmc, user, password, port) and keys its registry
     of sessions being set up with the user id as text but removes entries by the bytes
     form, so entries stay; after a session broke, a new ``Command`` would get the dead one
-    back. Dropping the entries for this BMC lets it log in afresh.
+    back, and a second session to the same BMC waits forever. Dropping the entries for this
+    BMC once a session is up, and again when it is dropped, lets it log in afresh.
     """
     from pyghmi.ipmi.private import session as pyghmi_session
 
     registry = pyghmi_session.Session
-    for key in [k for k in list(registry.initting_sessions) if k[0] == bmc and k[3] == port]:
-        registry.initting_sessions.pop(key, None)
+    _settle_pyghmi_registry(bmc, port)
     for sockaddr in [a for a in list(registry.bmc_handlers) if a[1] == port]:
         for stale in list(registry.bmc_handlers.get(sockaddr, {}).values()):
             with contextlib.suppress(Exception):
