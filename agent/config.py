@@ -449,6 +449,7 @@ def _collectors(
 ) -> tuple[CollectorSettings, ...]:
     out: list[CollectorSettings] = []
     names: dict[str, Path] = {}
+    uniques: dict[tuple[Any, ...], str] = {}
     counts: dict[str, int] = {}
     for file, kind, i, entry in entries:
         where = f"collectors.{kind}[{i}]"
@@ -462,6 +463,16 @@ def _collectors(
                 file, f"{where}.name", f"duplicate collector name {name!r} (also in {names[name]})"
             )
         names[name] = file
+        key = (kind, *(v[k] for k in getattr(module, "UNIQUE_ACROSS_INSTANCES", ())))
+        if len(key) > 1 and key in uniques:
+            keys = ", ".join(module.UNIQUE_ACROSS_INSTANCES)
+            raise ConfigError(
+                file,
+                f"{where}.{keys}",
+                f"same as collector {uniques[key]!r}: both would report the same "
+                f"component ids; give each a different {keys}",
+            )
+        uniques[key] = name
         interval = v.pop("interval") or agent.interval
         timeout = v.pop("timeout") or agent.timeout
         out.append(CollectorSettings(kind, name, interval, timeout, v))

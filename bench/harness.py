@@ -257,9 +257,13 @@ class Changes:
 class Subscriber:
     """A paho-mqtt subscriber to one agent's ``events`` and ``health`` topics."""
 
-    def __init__(self, host: str, port: int, base: str, changes: Changes) -> None:
+    def __init__(
+        self, host: str, port: int, base: str, changes: Changes, group: str = GROUP
+    ) -> None:
         self.base = base
         self.changes = changes
+        self.group = group  # the group whose transitions are recorded
+        self.last_health: dict | None = None  # the latest health document received
         # From the agent's evaluation (the payload's ``ts``) to the arrival here, wall clock.
         self.pipeline = {"events": Dist(), "health": Dist()}
         self.connected = threading.Event()
@@ -292,14 +296,15 @@ class Subscriber:
             if (
                 body.get("type") == "transition"
                 and body.get("scope") == "group"
-                and body.get("id") == GROUP
+                and body.get("id") == self.group
                 and body.get("to")
             ):
                 self.changes.record("events", t, body["to"], dedupe=False)
                 self.pipeline["events"].samples.append(wall - body["ts"])
         elif msg.topic.endswith("/health"):
+            self.last_health = body
             for g in body.get("groups", ()):
-                if g["id"] != GROUP:
+                if g["id"] != self.group:
                     continue
                 before = self.changes.last.get("health")
                 changed = self.changes.record("health", t, g["state"])

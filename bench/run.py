@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""hotspare benchmarks: detection latency, idle footprint, and node_exporter as the peer.
+"""hotspare benchmarks: md and IPMI detection latency, footprint, sweep time, with the peers.
 
-    python3 bench/run.py            # full run, about 8 minutes
-    python3 bench/run.py --quick    # short run, about 2 minutes
+    python3 bench/run.py                # full run (md and IPMI), about 18 minutes
+    python3 bench/run.py --quick        # short run, about 5 minutes
+    python3 bench/run.py --only ipmi    # one part alone: md (node_exporter) or ipmi
 
 Prints a table and appends it, with the date and the machine, to bench/RESULTS.md.
 A benchmark, not a test: nothing is asserted on time; targets are labelled met or missed.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import dataclasses
 import datetime as dt
 import importlib.util
 import json
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import harness as h
+import ipmibench as ib
 import paho.mqtt
 
 import agent
@@ -492,18 +495,63 @@ What each figure is:
 - **heavy modules**: `pysnmp`, `pyghmi`, `prometheus_client` and `jsonschema` must not be imported by an
   agent with only the mdstat collector, both by its modules and by the running agent (`-X importtime`).
   **Target: none.**
+
+IPMI figures (`--only ipmi` runs them alone; a `### IPMI` table in the run's section), all against
+OpenIPMI's `ipmi_sim` on 127.0.0.1 with the `dell_like` profile (14 sensors, unique PSU names):
+
+- **first poll**: the collector's first `collect` in a fresh process (session, SDR, sensors, SEL),
+  with the IPMI commands it sent. Peer: `ipmitool -I lanplus -C 3 ... sdr elist`, a new process each
+  run (it reads the SDR every time).
+- **cached sweep**: `collect` again on the kept session (16 IPMI commands on this profile):
+  median / p90 / p99 / max, and the **stalls** (sweeps > 300 ms). Peer: FreeIPMI `ipmi-sensors
+  -W opensesspriv` with a warm SDR cache, a new process each run. **Targets: median <= `ipmi-sensors`
+  warm median; p99 <= 50 ms.**
+- **cached sweep through a UDP relay**: the same through a relay adding 1 ms each way (the row gives
+  the measured round trip), beside `ipmi-sensors` warm through the same relay. pyghmi's loopback
+  stalls are much rarer there (not gone); the targets are repeated for reference.
+- **PSU detection / recovery latency**: an agent (interval 1 s, jitter 0) polls the simulator; PSU 2's
+  failure bit is set (cleared) on the simulator console at a random phase; to the `events` transition
+  of group `power` to degraded (redundant) and to the retained `health` showing it. Configurations:
+  the failure logged in the SEL (default), no SEL event (pure polling), no SEL event through the 1 ms
+  relay (control: the same without loopback stalls), and interval 5 s with SEL events (where the
+  collector's 1 s SEL probe can act). **Target: p99 <= interval + 250 ms.**
+- **scale**: one agent with 50 `[[collectors.ipmi]]` entries (50 simulators) at interval 10 s;
+  after every collector polled ok and it settled, CPU as % of one core and RSS over a 60 s window
+  (quick: 20 s), with the SEL probe on (default) and with `sel = false`; beside it, the simulators'
+  own CPU. **Target: under 10 % of one core** (SEL on). Fewer simulators than 50 are said in bold.
 """
 
 
-def record(plan: Plan, rows: list[tuple[str, str, str, str]], info: dict[str, str]) -> str:
+def record(
+    plan: Plan,
+    rows: list[tuple[str, str, str, str]] | None,
+    info: dict[str, str],
+    ipmi: ib.IpmiResults | None = None,
+) -> str:
+    """One section of RESULTS.md: the md table (unless ``--only ipmi``), then the IPMI one."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    what = (
-        f"{plan.runs} runs at interval 1 s, {plan.runs_half} at 0.5 s, "
-        f"{plan.window:g} s idle windows"
+    what = []
+    if rows is not None:
+        what.append(
+            f"{plan.runs} runs at interval 1 s, {plan.runs_half} at 0.5 s, "
+            f"{plan.window:g} s idle windows"
+        )
+    if ipmi is not None:
+        what.append(ib.describe(ipmi.plan))
+    only = (
+        ""
+        if rows is not None and ipmi is not None
+        else (" md only" if ipmi is None else " IPMI only")
     )
-    lines = [f"## {stamp} — {plan.mode} run ({what})", ""]
+    lines = [f"## {stamp} — {plan.mode} run{only} ({'; '.join(what)})", ""]
     lines += [f"- {k}: {v}" for k, v in info.items()]
-    return "\n".join(lines) + "\n\n" + markdown_table(rows)
+    text = "\n".join(lines) + "\n"
+    if rows is not None:
+        text += "\n" + markdown_table(rows)
+    if ipmi is not None:
+        text += "\n### IPMI (ipmi_sim, dell_like profile, 127.0.0.1)\n\n"
+        text += ib.markdown_table(ib.build_rows(ipmi))
+    return text
 
 
 def git_describe() -> str:
@@ -543,12 +591,16 @@ def benchmark(ctx: Ctx, plan: Plan) -> Results:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="a short run (10 runs, 10 s windows)")
-    p.add_argument("--runs", type=int, help="full runs (degrade + recover) per interval")
-    p.add_argument("--window", type=float, help="seconds of each idle window")
-    p.add_argument("--no-half", action="store_true", help="skip the interval 0.5 s latency run")
+    p.add_argument("--quick", action="store_true", help="a short run (fewer runs, short windows)")
+    p.add_argument(
+        "--only", choices=("md", "ipmi"), help="run one part alone (default: md, then IPMI)"
+    )
+    p.add_argument("--runs", type=int, help="md: full runs (degrade + recover) per interval")
+    p.add_argument("--window", type=float, help="md: seconds of each idle window")
+    p.add_argument("--no-half", action="store_true", help="md: skip the interval 0.5 s latency run")
+    p.add_argument("--bmcs", type=int, help="IPMI: simulated BMCs in the scale run (default 50)")
     p.add_argument("--no-record", action="store_true", help=f"do not append to {RESULTS.name}")
-    p.add_argument("--seed", type=int, help="seed of the random write phases")
+    p.add_argument("--seed", type=int, help="seed of the random write and injection phases")
     args = p.parse_args(argv)
     plan = PLANS["quick" if args.quick else "full"]
     if args.runs is not None:
@@ -557,6 +609,10 @@ def main(argv: list[str] | None = None) -> int:
         plan = Plan(plan.mode, plan.runs, plan.runs_half, plan.settle, args.window)
     if args.no_half:
         plan = Plan(plan.mode, plan.runs, 0, plan.settle, plan.window)
+    iplan = ib.IPMI_PLANS[plan.mode]
+    if args.bmcs is not None:
+        iplan = dataclasses.replace(iplan, bmcs=args.bmcs)
+    parts = ("md", "ipmi") if args.only is None else (args.only,)
     seed = args.seed if args.seed is not None else random.randrange(2**32)
 
     # SIGTERM and SIGHUP unwind like Ctrl-C, so every finally below runs.
@@ -568,16 +624,37 @@ def main(argv: list[str] | None = None) -> int:
     procs = h.Procs()
     tmp = Path(tempfile.mkdtemp(prefix="hotspare-bench-"))
     broker = LocalBroker()
+    binary = None
+    results: Results | None = None
+    ipmi: ib.IpmiResults | None = None
+    elapsed = 0.0
     try:
-        binary, note = h.ensure_node_exporter()
+        note = ""
+        if "md" in parts:
+            binary, note = h.ensure_node_exporter()
         (tmp / "proc").mkdir()
         ctx = Ctx(tmp, procs, broker, tmp / "proc" / "mdstat", random.Random(seed), binary)
         if note:
             ctx.notes.append(note)
         broker.start()
-        started = time.monotonic()
-        results = benchmark(ctx, plan)
-        elapsed = time.monotonic() - started
+        if "md" in parts:
+            started = time.monotonic()
+            results = benchmark(ctx, plan)
+            elapsed = time.monotonic() - started
+        if "ipmi" in parts:
+            missing = [b for b in ("ipmi_sim", "sdrcomp") if shutil.which(b) is None]
+            if missing:
+                why = f"{', '.join(missing)} not installed (apt-get install openipmi)"
+                if results is None:
+                    raise SystemExit(f"bench: the IPMI part needs {why}")
+                ctx.notes.append(f"IPMI part skipped: {why}")
+            else:
+                try:
+                    ipmi = ib.run(ctx, iplan)
+                except Exception as e:  # keep the md figures of this run
+                    if results is None:
+                        raise
+                    ctx.notes.append(f"IPMI part failed: {type(e).__name__}: {e}"[:500])
     finally:
         procs.stop_all()
         broker.stop()
@@ -591,23 +668,27 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if binary:
         versions.append(h.first_line([binary, "--version"]))
+    if ipmi is not None:
+        versions += ipmi.versions
     info["versions"] = "; ".join(versions)
     info["load average (1/5/15 min) at start / end"] = f"{load_start} / {h.loadavg()}"
-    lat1, o = results.latency[0], results.one_shot
-    info["run"] = (
-        f"{elapsed:.0f} s, seed {seed}; the latency agent (interval 1 s) imported "
-        f"{len(lat1.modules)} modules and had VmRSS {lat1.rss_after['VmRSS'] / 1024:.1f} MB "
-        f"(VmHWM {lat1.rss_after['VmHWM'] / 1024:.1f}) after its {2 * plan.runs} transitions; "
-        f"`python3 -S -c pass` {ms(o.python_bare_startup)}; "
-        f"`status` saw md0 {o.status_sees}, the scrape saw {o.scrape_sees or '—'}"
-    )
-    if lat1.scrape_errors:
-        ctx.notes.append(f"{lat1.scrape_errors} scrapes failed during the latency run")
+    if results is not None:
+        lat1, o = results.latency[0], results.one_shot
+        info["run"] = (
+            f"{elapsed:.0f} s, seed {seed}; the latency agent (interval 1 s) imported "
+            f"{len(lat1.modules)} modules and had VmRSS {lat1.rss_after['VmRSS'] / 1024:.1f} MB "
+            f"(VmHWM {lat1.rss_after['VmHWM'] / 1024:.1f}) after its {2 * plan.runs} transitions; "
+            f"`python3 -S -c pass` {ms(o.python_bare_startup)}; "
+            f"`status` saw md0 {o.status_sees}, the scrape saw {o.scrape_sees or '—'}"
+        )
+        if lat1.scrape_errors:
+            ctx.notes.append(f"{lat1.scrape_errors} scrapes failed during the latency run")
+    if ipmi is not None:
+        info["IPMI run"] = f"{ipmi.elapsed:.0f} s, seed {seed}"
     if ctx.notes:
         info["notes"] = "; ".join(dict.fromkeys(ctx.notes))
 
-    rows = build_table(results)
-    text = record(plan, rows, info)
+    text = record(plan, build_table(results) if results is not None else None, info, ipmi)
     print()
     print(text)
     if not args.no_record:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 
@@ -106,6 +106,22 @@ class Snapshot:
 
     readings: tuple[Reading, ...] = ()
     groups: tuple[GroupSpec, ...] = ()
+
+
+def prefixed(snapshot: Snapshot, prefix: str) -> Snapshot:
+    """The same snapshot with every component and group id under ``prefix/``."""
+    if not prefix:
+        return snapshot
+
+    def p(cid: str) -> str:
+        return f"{prefix}/{cid}"
+
+    readings = tuple(replace(r, id=p(r.id)) for r in snapshot.readings)
+    groups = tuple(
+        replace(g, id=p(g.id), members=tuple(map(p, g.members)), spares=tuple(map(p, g.spares)))
+        for g in snapshot.groups
+    )
+    return Snapshot(readings, groups)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.base import GroupKind, GroupSpec, Kind, Option, Reading, Snapshot, State, Verdict
+from collectors.base import (
+    GroupKind,
+    GroupSpec,
+    Kind,
+    Option,
+    Reading,
+    Snapshot,
+    State,
+    Verdict,
+    prefixed,
+)
 
 OPTIONS: dict[str, Option] = {
     "address": Option(
@@ -97,7 +107,14 @@ OPTIONS: dict[str, Option] = {
         "Read the System Event Log (incrementally) and note new PSU, fan and redundancy events.",
     ),
     "sel_max_age": Option(float, 3600.0, "Seconds: SEL entries older than this are ignored."),
+    "id_prefix": Option(
+        str,
+        "",
+        'Put this BMC\'s components and groups under PREFIX/ (e.g. "node2" gives node2/psu/1 and node2/power). Needed, and unique, when one agent watches several BMCs.',
+    ),
 }
+# Two instances with the same prefix would report the same component ids.
+UNIQUE_ACROSS_INSTANCES = ("id_prefix",)
 
 # --- pure: tables and decoding ---------------------------------------------------------
 
@@ -534,6 +551,9 @@ class Breaker:
 # --- I/O -----------------------------------------------------------------------------
 
 
+SDR_CHECK_EVERY = 60.0  # seconds between checks that the BMC's SDR repository is unchanged
+
+
 class BmcError(RuntimeError):
     """The BMC did not answer as it should (message redacted of secrets)."""
 
@@ -565,6 +585,7 @@ class IpmiCollector:
     exclude: tuple[str, ...] = ()
     sel: bool = True
     sel_max_age: float = 3600.0
+    id_prefix: str = ""
     clock: Any = time.monotonic
     breaker: Breaker = field(default_factory=Breaker)
 
@@ -573,7 +594,10 @@ class IpmiCollector:
         self._sdr: Any = None
         self._sdr_stamp: bytes | None = None
         self._sel_last: int | None = None
-        self._sel_stamp: tuple[int, int] | None = None
+        # (entries, last addition, last erase): the addition time has a one-second
+        # resolution, so two events in one second differ only in the count
+        self._sel_stamp: tuple[int, int, int] | None = None
+        self._sdr_checked = 0.0
         self._notes: dict[int, tuple[float, str]] = {}  # sensor number -> (noted at, SEL words)
         self._lock = threading.Lock()  # one sweep at a time per BMC
 
@@ -601,7 +625,8 @@ class IpmiCollector:
                     raise BmcError(self.redact(text)) from None
         self.breaker.success()
         notes = {n: text for n, (at, text) in self._notes.items() if now - at <= self.sel_max_age}
-        return snapshot(select(views, self.include, self.exclude), now, self.layout, notes)
+        snap = snapshot(select(views, self.include, self.exclude), now, self.layout, notes)
+        return prefixed(snap, self.id_prefix)
 
     probe_every = 1.0  # seconds between SEL probes (one small IPMI command each)
 
@@ -613,8 +638,7 @@ class IpmiCollector:
             return False  # a poll is running
         try:
             data = bytes(self._cmd.xraw_command(netfn=0x0A, command=0x40)["data"])
-            _entries, added, erased = sel_info(data)
-            return (added, erased) != self._sel_stamp
+            return sel_info(data) != self._sel_stamp
         finally:
             self._lock.release()
 
@@ -687,12 +711,15 @@ class IpmiCollector:
             _forget_pyghmi_sessions(self.address, self.port)
 
     def _repository(self, cmd: Any) -> Any:
-        """The SDR, read once and again only when the BMC's repository changed."""
+        """The SDR, read once and again only when the BMC's repository changed (checked each minute)."""
         from pyghmi.ipmi import sdr as pyghmi_sdr
 
-        stamp = bytes(cmd.xraw_command(netfn=0x0A, command=0x20)["data"])[
-            6:14
-        ]  # Get SDR Repository Info
+        mono = time.monotonic()
+        if self._sdr is not None and mono - self._sdr_checked < SDR_CHECK_EVERY:
+            return self._sdr
+        self._sdr_checked = mono
+        # Get SDR Repository Info: its addition and erase times change with the repository
+        stamp = bytes(cmd.xraw_command(netfn=0x0A, command=0x20)["data"])[6:14]
         if self._sdr is None or stamp != self._sdr_stamp:
             self._sdr = pyghmi_sdr.SDR(cmd)
             self._sdr_stamp = stamp
@@ -726,20 +753,17 @@ class IpmiCollector:
     # -- SEL -------------------------------------------------------------------------
     def _read_sel(self, now: float) -> None:
         cmd = self._session()
-        _entries, added, erased = sel_info(
-            bytes(cmd.xraw_command(netfn=0x0A, command=0x40)["data"])
-        )
-        if self._sel_stamp is not None and erased != self._sel_stamp[1]:
-            self._sel_last = None  # the log was cleared: start from its first entry
-            self._sel_stamp = (self._sel_stamp[0], erased)
-        if self._sel_stamp is None:
+        stamp = sel_info(bytes(cmd.xraw_command(netfn=0x0A, command=0x40)["data"]))
+        entries, _added, erased = stamp
+        previous, self._sel_stamp = self._sel_stamp, stamp
+        if previous is None:
             # first poll: remember where the log ends; current sensor states tell the rest
-            self._sel_stamp = (added, erased)
-            self._sel_last = self._sel_entry(cmd, SEL_LAST)[1].record_id if _entries else None
+            self._sel_last = self._sel_entry(cmd, SEL_LAST)[1].record_id if entries else None
             return
-        if added == self._sel_stamp[0]:
+        if stamp == previous or not entries:
             return
-        self._sel_stamp = (added, erased)
+        if erased != previous[2]:
+            self._sel_last = None  # the log was cleared: read it from its first entry
         record = 0x0000 if self._sel_last is None else self._sel_last
         next_id, entry = self._sel_entry(cmd, record)
         if self._sel_last is None:
@@ -841,4 +865,5 @@ def create(name: str, options: Mapping[str, Any]) -> IpmiCollector:
         exclude=tuple(options["exclude"]),
         sel=options["sel"],
         sel_max_age=options["sel_max_age"],
+        id_prefix=options["id_prefix"].strip("/"),
     )

@@ -241,3 +241,16 @@ def test_group_ids_must_not_be_empty(tmp_path):
         tmp_path, '[agent]\nsite = "dc1"\n[[groups]]\nid = "g"\nrequired = 1\nmembers = ["a", ""]\n'
     )
     assert e.key == "groups[0].members"
+
+
+def test_two_bmcs_in_one_agent_need_distinct_id_prefixes(tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("x\n")
+    bmc = f'[[collectors.ipmi]]\naddress = "192.0.2.20"\npassword_file = "{pw}"\n'
+    e = error(tmp_path, '[agent]\nsite = "dc1"\n' + bmc + bmc.replace("20", "21"))
+    assert e.key == "collectors.ipmi[1].id_prefix" and "same component ids" in e.message
+    cfg = load_text(
+        tmp_path,
+        '[agent]\nsite = "dc1"\n' + bmc + bmc.replace("20", "21") + 'id_prefix = "node2"\n',
+    )
+    assert [c.options["id_prefix"] for c in cfg.collectors] == ["", "node2"]

@@ -303,3 +303,14 @@ def test_a_sensor_the_bmc_cannot_read_is_unknown_not_failed():
     assert component_state(broken) == (State.UNKNOWN, "the BMC answered: busy")
     g = evaluate(snapshot([psu(0x85, "PS1 Status", 0), broken], 1.0))["power"]
     assert (g.state, g.unknown) == (GroupState.UNKNOWN, 1)
+
+
+def test_id_prefix_puts_components_and_groups_under_it():
+    from collectors.base import prefixed
+
+    snap = prefixed(snapshot(DELL, 1.0), "node2")
+    assert {g.id for g in snap.groups} == {"node2/power", "node2/cooling"}
+    power = next(g for g in snap.groups if g.id == "node2/power")
+    assert power.members == ("node2/psu/1", "node2/psu/2")
+    assert all(r.id.startswith("node2/") for r in snap.readings)
+    assert prefixed(snap, "") is snap
