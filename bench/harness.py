@@ -481,3 +481,18 @@ def which_hotspare() -> tuple[list[str], str]:
         "-m",
         "agent.cli",
     ], "no hotspare script found: timed python -m agent.cli"
+
+
+def record_change(dists, changes, sources, t_w: float, state: str, timeout: float) -> None:
+    """Wait for every source to show ``state`` after the change made at ``t_w``; file the delays.
+
+    A source that missed it is counted, and given time to catch up before the next change.
+    """
+    found = changes.wait(sources, t_w, state, timeout)
+    for source, t in found.items():
+        if t is None:
+            dists[source, state].missed += 1
+        else:
+            dists[source, state].samples.append(t - t_w)
+    if None in found.values():
+        changes.wait(sources, t_w, state, 15)

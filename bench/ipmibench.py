@@ -373,14 +373,7 @@ def _latency(
                 time.sleep(ctx.rng.uniform(0.1, 0.1 + interval))
                 t_w = time.monotonic()  # before the console command: includes its round trip
                 sim.set_bit(psu, bit, value, generate_event=events)
-                found = changes.wait(sources, t_w, state, timeout)
-                for source, t in found.items():
-                    if t is None:
-                        dists[source, state].missed += 1
-                    else:
-                        dists[source, state].samples.append(t - t_w)
-                if None in found.values():
-                    changes.wait(sources, t_w, state, 15)
+                h.record_change(dists, changes, sources, t_w, state, timeout)
             if (run + 1) % 10 == 0 or run + 1 == runs:
                 ctx.progress(f"ipmi latency, {label}: {run + 1}/{runs} runs")
         rss = h.status_kb(proc.pid).get("VmRSS", 0)

@@ -171,14 +171,7 @@ def latency(ctx: Ctx, interval: float, runs: int, scrape: bool) -> Latency:
             for state in ("degraded", "redundant"):
                 time.sleep(ctx.rng.uniform(0.1, 0.1 + period))
                 t_w = h.write_atomically(ctx.mdstat, h.MDSTAT[state])
-                found = changes.wait(sources, t_w, state, timeout)
-                for source, t in found.items():
-                    if t is None:
-                        dists[source, state].missed += 1
-                    else:
-                        dists[source, state].samples.append(t - t_w)
-                if None in found.values():  # let every source catch up before the next change
-                    changes.wait(sources, t_w, state, 15)
+                h.record_change(dists, changes, sources, t_w, state, timeout)
             if (run + 1) % 10 == 0 or run + 1 == runs:
                 ctx.progress(f"latency at interval {interval:g} s: {run + 1}/{runs} runs")
         rss_after = h.status_kb(agent_.proc.pid)

@@ -255,20 +255,7 @@ def test_discover_ipmi_lists_sensors_and_proposes_a_config(sim, tmp_path):
     assert "psu/2" in table.stdout and "Proposed configuration" in table.stdout
     assert PASSWORD not in table.stdout + r.stdout
     bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "discover",
-            "ipmi",
-            "127.0.0.1",
-            "--port",
-            str(sim.port),
-            "-U",
-            "admin",
-            "--password-file",
-            str(tmp_path / "none"),
-        ],
+        [sys.executable, "-m", "agent.cli", *args[:-1], str(tmp_path / "none")],
         capture_output=True,
         text=True,
         cwd=ROOT,
