@@ -23,7 +23,7 @@ from . import config as config_mod
 from . import systemd, wire
 from .config import Config, ConfigError
 from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
-from .model import HostHealth
+from .model import ComponentHealth, HostHealth
 from .outbox import Outbox
 from .poller import Poller
 
@@ -88,9 +88,10 @@ class Agent:
         self._reported: StateMap | None = None  # states last reported, kept across restarts
         self.pollers: list[Poller] = []
         self._poller_tasks: list[asyncio.Task[None]] = []
-        self._retained: dict[str, dict[str, Any]] = {}  # topic -> last published body
+        self._retained: dict[str, Any] = {}  # topic -> key of what was last published there
+        self._topics: dict[tuple[str, str], str] = {}
         self._to_clear: set[str] = set()  # retained topics of gone groups/components to empty
-        self._health_summary: dict[str, Any] | None = None
+        self._health_summary: tuple[Any, ...] | None = None
         self._last_health_publish = 0.0
         self._ready = False
         self._stop = asyncio.Event()
@@ -255,6 +256,7 @@ class Agent:
             previous = self.publisher
             assert previous is not None
             self._retained.clear()
+            self._topics.clear()  # the base topic may have changed
             self._health_summary = None
             self._start_publisher()
             self._spawn(previous.stop(self._status_payload("offline")))
@@ -317,35 +319,44 @@ class Agent:
         self._enqueue(wire.agent_event(a.site, a.host, kind, message, self._seq(), self.clock()))
 
     def _publish_state(self, health: HostHealth, now: float, force: bool = False) -> None:
-        """Publish retained topics whose content changed (all of them when ``force``)."""
-        bodies: dict[str, dict[str, Any]] = {}
+        """Publish retained topics whose content changed (all of them when ``force``).
+
+        Runs after every poll, so it compares cheap keys (the frozen GroupStatus, a tuple of a
+        component's fields without its observation time) and builds payloads only for what
+        changed.
+        """
+        current: dict[str, Any] = {}
         for g in health.groups:
-            bodies[f"{self.base}/groups/{wire.id_topic(g.id)}"] = wire.group(g)
+            topic = self._topic("groups", g.id)
+            current[topic] = g
+            if force or self._retained.get(topic) != g:
+                self._publish(topic, wire.state_message(health, wire.group(g), self._seq(), now))
         for c in health.components:
-            bodies[f"{self.base}/components/{wire.id_topic(c.id)}"] = wire.component(c)
-        for topic, body in bodies.items():
-            if force or _stable(body) != _stable(self._retained.get(topic)):
-                self._retained[topic] = body
-                self._publish(topic, wire.state_message(health, body, self._seq(), now))
-        for topic in [t for t in self._retained if t not in bodies]:
-            del self._retained[topic]
-            self._to_clear.add(topic)
+            topic, key = self._topic("components", c.id), _component_key(c)
+            current[topic] = key
+            if force or self._retained.get(topic) != key:
+                self._publish(
+                    topic, wire.state_message(health, wire.component(c), self._seq(), now)
+                )
+        self._to_clear.update(t for t in self._retained if t not in current)
+        self._retained = current
         # An empty retained message clears a gone group or component; kept until it is sent,
         # so a group that vanished during an outage or between two runs is cleared too.
         for topic in list(self._to_clear):
-            if topic in bodies or self._publish_raw(topic, b""):
+            if topic in current or self._publish_raw(topic, b""):
                 self._to_clear.discard(topic)
-        summary = {
-            "state": health.state.value,
-            "groups": [_stable(wire.group(g)) for g in health.groups],
-            "components": [_stable(wire.component(c)) for c in health.components],
-            "collectors": [(c.name, c.ok, c.error) for c in health.collectors],
-        }
+        summary = (health.state, health.groups, tuple(current.values()), health.collectors)
         heartbeat_due = now - self._last_health_publish >= self.cfg.agent.heartbeat
         if force or heartbeat_due or summary != self._health_summary:
             self._health_summary = summary
             self._last_health_publish = now
             self._publish(f"{self.base}/health", wire.health(health, self._seq(), now))
+
+    def _topic(self, kind: str, cid: str) -> str:
+        topic = self._topics.get((kind, cid))
+        if topic is None:
+            topic = self._topics[kind, cid] = f"{self.base}/{kind}/{wire.id_topic(cid)}"
+        return topic
 
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
         self._publish_raw(topic, wire.encode(payload))
@@ -375,8 +386,6 @@ def _load_reported(blob: bytes | None) -> StateMap | None:
         return None
 
 
-def _stable(body: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A body without the fields that change on every poll (times of observation)."""
-    if body is None:
-        return None
-    return {k: v for k, v in body.items() if k not in ("observed_at", "generated_at")}
+def _component_key(c: ComponentHealth) -> tuple[Any, ...]:
+    """What a component's retained message says, without its observation time."""
+    return (c.kind, c.state, c.since, c.detail, c.value, c.unit, c.source)
