@@ -8,16 +8,23 @@ import sys
 
 import pytest
 
+from agent.evaluate import group_status
+from agent.model import ComponentHealth, GroupState
+from collectors.base import State
 from collectors.ipmi import IpmiCollector
 from tests.conftest import ROOT
 from tests.ipmisim import (
     DELL,
+    HPE,
     PSU_FAILURE,
     PSU_PRESENT,
     RED_FULL,
     RED_LOST,
+    SUPERMICRO,
     IpmiSim,
     dell_like,
+    hpe_like,
+    supermicro_like,
 )
 from tests.schemas import validate
 
@@ -294,3 +301,43 @@ def test_cipher_suite_17_is_refused_by_a_bmc_that_offers_only_3(sim):
         assert auto.collect(0.0).groups
     finally:
         auto.close()
+
+
+def _collect(sensors, tmp_path, inject=None):
+    with IpmiSim(sensors, tmp_path / "profile", password=PASSWORD).start() as s:
+        if inject:
+            inject(s)
+        c = IpmiCollector("bmc", "127.0.0.1", s.port, "admin", PASSWORD)
+        try:
+            snap = c.collect(0.0)
+        finally:
+            c.close()
+    health = {r.id: ComponentHealth(r.id, r.kind, r.state, 0, 0) for r in snap.readings}
+    return snap, {g.id: group_status(g, health) for g in snap.groups}
+
+
+def test_hpe_profile_fans_in_percent_and_the_fans_redundancy_sensor(tmp_path):
+    _snap, groups = _collect(hpe_like(), tmp_path)
+    assert (groups["power"].state, groups["power"].stated) == (
+        GroupState.REDUNDANT,
+        GroupState.REDUNDANT,
+    )
+    assert (groups["cooling"].total, groups["cooling"].stated) == (8, GroupState.REDUNDANT)
+    # the HP fans have no thresholds: a dead fan shows only through the "Fans" sensor
+    _, groups = _collect(
+        hpe_like(), tmp_path, lambda s: s.set_bits_exclusive(HPE.fan_redundancy, RED_LOST)
+    )
+    assert (groups["cooling"].state, groups["cooling"].margin) == (GroupState.DEGRADED, 0)
+    assert "Fans: Redundancy Lost" in groups["cooling"].reason
+
+
+def test_supermicro_profile_absent_fans_and_no_redundancy_sensor(tmp_path):
+    snap, groups = _collect(supermicro_like(), tmp_path)
+    states = {r.id: r.state for r in snap.readings}
+    assert states["fan/1"] == State.ABSENT and states["fan/2"] == State.OK  # "na" in the capture
+    assert groups["cooling"].members == ("fan/2", "fan/3", "fan/4")
+    assert groups["power"].stated is None and groups["power"].state == GroupState.REDUNDANT
+    _, groups = _collect(
+        supermicro_like(), tmp_path, lambda s: s.set_bit(SUPERMICRO.psus[0], PSU_FAILURE, True)
+    )
+    assert groups["power"].state == GroupState.DEGRADED
