@@ -67,10 +67,11 @@ def mdstat_text(md0: str, md1: str) -> str:
     return f"{_HEAD}{_MD0[md0]}\n{_MD1[md1]}\nunused devices: <none>\n"
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` by a rename: a reader never sees half a state (nor does the kernel's file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
-    tmp.replace(path)  # atomic, as the kernel's file never shows half a state
+    tmp.replace(path)
 
 
 def run(duration: float = 0) -> int:
@@ -85,7 +86,7 @@ def run(duration: float = 0) -> int:
         return 69  # EX_UNAVAILABLE
     try:
         mdstat = tmp / "mdstat"
-        _write(mdstat, mdstat_text("clean", "clean"))
+        write_atomically(mdstat, mdstat_text("clean", "clean"))
         cfg = tmp / "agent.toml"
         cfg.write_text(
             '[agent]\nsite = "demo"\nhost = "demo-01"\ninterval = 1\njitter = 0\n'
@@ -104,7 +105,7 @@ def run(duration: float = 0) -> int:
             n = 0
             while not stop.is_set():
                 hold, md0, md1, text = SCENARIO[n % len(SCENARIO)]
-                _write(mdstat, mdstat_text(md0, md1))
+                write_atomically(mdstat, mdstat_text(md0, md1))
                 step["text"] = f"demo step {n % len(SCENARIO) + 1}/{len(SCENARIO)}: {text}"
                 n += 1
                 stop.wait(hold)

@@ -25,6 +25,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent import demo
 from agent.demo import mdstat_text
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -38,9 +39,7 @@ GROUP = "md/md0"
 
 def write_atomically(path: Path, text: str) -> float:
     """Write ``text`` to ``path`` by a rename; the monotonic time right after the rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    demo.write_atomically(path, text)
     return time.monotonic()
 
 

@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.demo import write_atomically
 from agent.localbroker import LocalBroker
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -123,11 +124,19 @@ def subscribe(broker) -> Iterator[Callable[..., Subscriber]]:
         s.close()
 
 
+def hotspare(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run this checkout's ``hotspare`` command once, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
 def write_mdstat(path: Path, source: Path | str) -> None:
-    text = source.read_text() if isinstance(source, Path) else source
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomically(path, source.read_text() if isinstance(source, Path) else source)
 
 
 class AgentProcess:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from agent.localbroker import LocalBroker, free_port
-from tests.conftest import DEGRADED, ROOT, agent_config, write_mdstat
+from tests.conftest import DEGRADED, agent_config, hotspare, write_mdstat
 from tests.schemas import validate
 
 BASE = "hotspare/v1/dc1/web-01"
@@ -211,13 +209,7 @@ def wait_for_log(agent, text: str, count: int, timeout: float = 15) -> None:
 def test_bad_config_exits_78_naming_the_key(tmp_path):
     cfg = tmp_path / "agent.toml"
     cfg.write_text('[agent]\nsite = "dc1"\ninterval = "soon"\n')
-    r = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "agent", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=30,
-    )
+    r = hotspare("agent", "--config", str(cfg), timeout=30)
     assert r.returncode == 78
     assert f"{cfg}: agent.interval: expected a number" in r.stderr
 
@@ -262,13 +254,7 @@ def test_status_json_and_check_work_without_a_broker(tmp_path):
     cfg.write_text(agent_config(free_port(), mdstat, tmp_path / "state"))
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "agent.cli", *args, "--config", str(cfg)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=30,
-        )
+        return hotspare(*args, "--config", str(cfg), timeout=30)
 
     r = run("status", "--json")
     assert r.returncode == 0, r.stderr

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import hotspare
 
 
 def test_demo_shows_transitions_live_and_cleans_up():
-    r = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "demo", "--duration", "15"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    r = hotspare("demo", "--duration", "15", timeout=60)
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "group md/md1: redundant -> degraded" in out
     assert "group md/md0: redundant -> degraded" in out
     assert "md/md0  raid  degraded  1/2" in out
     tmp = out.split("agent log ")[1].split("/agent.log")[0]
-    assert not (ROOT / tmp).exists() and tmp.startswith("/tmp/hotspare-demo-")
+    assert tmp.startswith("/tmp/hotspare-demo-") and not Path(tmp).exists()  # removed at the end

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -12,7 +10,7 @@ from agent.evaluate import group_status
 from agent.model import ComponentHealth, GroupState
 from collectors.base import State
 from collectors.ipmi import IpmiCollector
-from tests.conftest import ROOT
+from tests.conftest import hotspare
 from tests.ipmisim import (
     DELL,
     HPE,
@@ -61,13 +59,7 @@ def group(health: dict, gid: str) -> dict:
 def test_status_json_with_only_an_ipmi_entry_needs_no_broker(sim, tmp_path):
     cfg = tmp_path / "agent.toml"
     cfg.write_text(ipmi_config(sim, tmp_path))
-    r = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "status", "--json", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    r = hotspare("status", "--json", "--config", str(cfg), timeout=60)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     validate("health", doc)
@@ -191,13 +183,7 @@ def test_check_plugin_and_power_read_back(sim, tmp_path):
     cfg.write_text(ipmi_config(sim, tmp_path))
 
     def check():
-        return subprocess.run(
-            [sys.executable, "-m", "agent.cli", "check", "--config", str(cfg)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        return hotspare("check", "--config", str(cfg), timeout=60)
 
     assert check().returncode == 0
     sim.set_bit(DELL.psus[0], PSU_FAILURE, True)
@@ -225,13 +211,7 @@ def test_discover_ipmi_lists_sensors_and_proposes_a_config(sim, tmp_path):
         "--password-file",
         str(pw),
     ]
-    r = subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args, "--json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    r = hotspare(*args, "--json", timeout=60)
     assert r.returncode == 0, r.stderr
     found = json.loads(r.stdout)
     by_name = {s["name"]: s for s in found["sensors"]}
@@ -243,31 +223,11 @@ def test_discover_ipmi_lists_sensors_and_proposes_a_config(sim, tmp_path):
     }
     cfg = tmp_path / "proposed.toml"
     cfg.write_text('[agent]\nsite = "dc1"\n' + found["config"])
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "agent.cli", "config", "check", str(cfg)],
-            capture_output=True,
-            cwd=ROOT,
-            timeout=30,
-        ).returncode
-        == 0
-    )
-    table = subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    assert hotspare("config", "check", str(cfg), timeout=30).returncode == 0
+    table = hotspare(*args, timeout=60)
     assert "psu/2" in table.stdout and "Proposed configuration" in table.stdout
     assert PASSWORD not in table.stdout + r.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args[:-1], str(tmp_path / "none")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    bad = hotspare(*args[:-1], str(tmp_path / "none"))
     assert bad.returncode == 78 and "none" in bad.stderr
 
 
