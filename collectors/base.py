@@ -2,12 +2,17 @@
 
 This module is the whole contract between the collectors and the agent. It imports
 nothing else of ours, and collectors import nothing of ours but this module.
+
+A collector module offers ``OPTIONS`` (its configuration keys, as ``Option``s), a
+``create(name, options)`` that returns a ``Collector``, and optionally
+``UNIQUE_ACROSS_INSTANCES`` (keys two instances may not share). Libraries that talk to
+devices are imported inside the collector, never at module level, so a type that is
+not configured costs nothing.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -145,11 +150,3 @@ class Collector(Protocol):
     name: str
 
     def collect(self, now: float) -> Snapshot: ...
-
-
-class CollectorFactory(Protocol):
-    """A collector module: its options table and a constructor."""
-
-    OPTIONS: Mapping[str, Option]
-
-    def create(self, name: str, options: Mapping[str, Any]) -> Collector: ...
