@@ -287,7 +287,8 @@ class Agent:
         now = self.clock()
         a = self.cfg.agent
         health = self.evaluator.evaluate(a.site, a.host, now)
-        for t in transitions(self._reported, health):
+        reported = state_map(health)
+        for t in transitions(self._reported, health, reported):
             log.info(
                 "%s %s: %s -> %s %s",
                 t.scope,
@@ -301,7 +302,6 @@ class Agent:
             if t.new is None and t.scope in ("group", "component"):
                 self._to_clear.add(f"{self.base}/{t.scope}s/{wire.id_topic(t.id)}")
         self.health = health
-        reported = state_map(health)
         if reported != self._reported:
             self._reported = reported
             assert self.outbox is not None

@@ -264,17 +264,22 @@ def state_map(h: HostHealth) -> StateMap:
     return out
 
 
-def transitions(prev: StateMap | None, cur: HostHealth) -> list[Transition]:
+def transitions(
+    prev: StateMap | None, cur: HostHealth, now: StateMap | None = None
+) -> list[Transition]:
     """What changed since ``prev``: groups, then components, then the host.
 
     ``prev`` is None on a first start (nothing reported before): then only what is not
     healthy is reported, so the first start of a healthy agent is quiet. A restarted
     agent passes the states it reported last, so a change while it was down is reported.
+    ``now`` is ``state_map(cur)`` when the caller has it already.
     """
+    now = state_map(cur) if now is None else now
+    if prev == now:
+        return []  # the common case after a poll: nothing to look up
+    before = prev if prev is not None else {}
     reasons = {("group", g.id): g.reason for g in cur.groups}
     reasons.update({("component", c.id): c.detail for c in cur.components})
-    now = state_map(cur)
-    before = prev if prev is not None else {}
     out: list[Transition] = []
     for scope in ("group", "component", "host"):
         for key, state in now.items():
