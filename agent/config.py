@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from collectors.base import GroupKind, GroupSpec, Option
+from collectors.base import GroupKind, GroupSpec, Option, read_secret
 
 DEFAULT_PATH = "/etc/hotspare/agent.toml"
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
@@ -403,11 +403,11 @@ def _mqtt(values: Mapping[str, Any], origin: Mapping[str, Path], main: Path) -> 
     if v["password_file"]:
         pw_file = origin.get("mqtt.password_file", main)
         try:
-            password = next(iter(Path(v["password_file"]).read_text().splitlines()), "")
+            password = read_secret(v["password_file"])
         except OSError as e:
-            raise ConfigError(
-                pw_file, "mqtt.password_file", f"cannot read {v['password_file']}: {e.strerror}"
-            ) from None
+            # read_secret's own refusal names the file and its mode; the OS's errors do not
+            why = e.strerror if e.filename is None else f"cannot read {e.filename}: {e.strerror}"
+            raise ConfigError(pw_file, "mqtt.password_file", why) from None
     for key in ("ca_file", "cert_file", "key_file"):
         if v[key] and not Path(v[key]).is_file():
             raise ConfigError(

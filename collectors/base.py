@@ -13,6 +13,9 @@ not configured costs nothing.
 from __future__ import annotations
 
 import enum
+import errno
+import os
+import stat
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -150,3 +153,21 @@ class Collector(Protocol):
     name: str
 
     def collect(self, now: float) -> Snapshot: ...
+
+
+def read_secret(path: str) -> str:
+    """The first line of a secrets file, which must not be readable by group or others.
+
+    Raises ``PermissionError`` (naming the file and its mode, never its content) when the
+    file is open to others, ``OSError`` when it cannot be read.
+    """
+    if not path:
+        return ""
+    st = os.stat(path)
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        mode = stat.S_IMODE(st.st_mode)
+        raise PermissionError(
+            errno.EACCES, f"{path} is readable by others (mode {mode:04o}); make it 0600 or 0400"
+        )
+    with open(path, encoding="utf-8") as fh:
+        return fh.readline().rstrip("\r\n")

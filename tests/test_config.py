@@ -195,6 +195,10 @@ def test_an_error_in_a_drop_in_names_the_drop_in(tmp_path):
 
 def test_password_comes_from_a_file_and_never_shows(tmp_path):
     pw = write(tmp_path / "mqtt.pw", "s3cret-Value\n")
+    e = error(tmp_path, f'[agent]\nsite = "dc1"\n[mqtt]\npassword_file = "{pw}"\n')
+    assert e.key == "mqtt.password_file" and "readable by others" in e.message
+    assert "s3cret" not in str(e)
+    pw.chmod(0o600)
     cfg = load_text(
         tmp_path, f'[agent]\nsite = "dc1"\n[mqtt]\nusername = "agent"\npassword_file = "{pw}"\n'
     )

@@ -77,6 +77,7 @@ def test_wrong_password_is_refused_and_logged_once_without_the_password(tmp_path
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "agent", PASSWORD], check=True)
     pw_file = tmp_path / "wrong.password"
     pw_file.write_text("not-the-password-42\n")
+    pw_file.chmod(0o600)
     mdstat = tmp_path / "mdstat"
     write_mdstat(mdstat, DEGRADED)
     with LocalBroker(listener=f"allow_anonymous false\npassword_file {passwd}\n") as broker:
