@@ -1,0 +1,219 @@
+"""Event sources: netlink link messages, the event socket and mdadm-event, udev decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+import time
+
+import pytest
+
+from agent import events
+from agent.events import AgentEvent, EventError, Events, Router, decode_event, encode_event
+from tests.conftest import DEGRADED, agent_config, hotspare, write_mdstat
+
+BASE = "hotspare/v1/dc1/web-01"
+DEGRADED_TEXT = DEGRADED.read_text()  # raid5 md0 [3/2] [U_U] with sdc1(F)
+CLEAN_TEXT = DEGRADED_TEXT.replace("sdc1[3](F)", "sdc1[1]").replace("[3/2] [U_U]", "[3/3] [UUU]")
+
+
+class FakePoller:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.triggered = 0
+
+    def trigger(self) -> None:
+        self.triggered += 1
+
+
+# --- netlink ------------------------------------------------------------------------------------
+
+
+def dump_links() -> bytes:
+    """The kernel's own RTM_NEWLINK messages: a dump of this namespace's links."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, events.NETLINK_ROUTE) as s:
+        s.bind((0, 0))
+        RTM_GETLINK, NLM_F_REQUEST, NLM_F_DUMP = 18, 1, 0x300
+        body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0)
+        s.send(
+            struct.pack("=IHHII", 16 + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+            + body
+        )
+        return s.recv(1 << 16)
+
+
+def test_parse_real_link_messages_from_the_kernel():
+    found = events.parse_link_messages(dump_links())
+    names = {e.name: e for e in found}
+    assert "lo" in names
+    lo = names["lo"]
+    assert lo.kind == "new" and lo.index == socket.if_nametoindex("lo")
+    assert lo.up == bool(open("/sys/class/net/lo/flags").read().strip() != "0x8")
+
+
+def test_parse_link_messages_skips_garbage_and_truncation():
+    data = dump_links()
+    assert events.parse_link_messages(b"") == []
+    assert events.parse_link_messages(b"\x00" * 7) == []
+    # a truncated last message is dropped, the whole ones before it are kept
+    first_len = struct.unpack_from("=I", data)[0]
+    assert len(events.parse_link_messages(data[: first_len + 10])) == 1
+
+
+# --- routing ------------------------------------------------------------------------------------
+
+
+def test_router_triggers_only_the_collector_types_an_event_concerns():
+    bond, nic, md, ipmi = (FakePoller(n) for n in ("bond", "nic", "md", "bmc"))
+    r = Router()
+    r.update([("bond", bond), ("nic", nic), ("mdstat", md), ("ipmi", ipmi)])
+    assert r.fire("link") == 2
+    assert (bond.triggered, nic.triggered, md.triggered, ipmi.triggered) == (1, 1, 0, 0)
+    assert r.fire("mdadm") == 1 and md.triggered == 1
+    assert r.fire("udev:block") == 1 and md.triggered == 2
+    assert r.fire("udev:net") == 2 and bond.triggered == 2
+    assert r.wanted() == {"link", "mdadm", "udev:net", "udev:block"}
+    r.update([("ipmi", ipmi)])
+    assert r.fire("link") == 0 and r.wanted() == set()
+
+
+@pytest.mark.parametrize(
+    ("subsystem", "action", "kind"),
+    [
+        ("net", "add", "udev:net"),
+        ("net", "remove", "udev:net"),
+        ("net", "bind", None),
+        ("block", "remove", "udev:block"),
+        ("block", "change", "udev:block"),
+        ("power_supply", "change", "udev:power_supply"),
+        ("usb", "add", None),
+        (None, None, None),
+    ],
+)
+def test_udev_decision_table(subsystem, action, kind):
+    assert events.udev_kind(subsystem, action) == kind
+
+
+def test_udevd_absent_is_said_once_and_polling_goes_on(tmp_path, caplog):
+    async def run():
+        loop = asyncio.get_running_loop()
+        ev = Events(str(tmp_path / "event.sock"), udev_control=str(tmp_path / "no-control"))
+        md = FakePoller("md")
+        ev.update(loop, [("mdstat", md)])
+        ev.update(loop, [("mdstat", md)])  # a reload: not said again
+        ev.stop(loop)
+
+    with caplog.at_level(logging.INFO, logger="hotspare.events"):
+        asyncio.run(run())
+    said = [r for r in caplog.records if "udevd is not running" in r.message]
+    assert len(said) == 1
+    assert "relying on polling" in said[0].message
+    assert not events.udev_running(str(tmp_path / "no-control"))
+
+
+def test_udev_control_socket_means_running(tmp_path):
+    path = tmp_path / "control"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.bind(str(path))
+        assert events.udev_running(str(path))
+    (tmp_path / "file").write_text("")
+    assert not events.udev_running(str(tmp_path / "file"))
+
+
+# --- the event socket ---------------------------------------------------------------------------
+
+
+def test_event_round_trip_and_rejections():
+    e = AgentEvent("mdadm", "Fail", "/dev/md0", "/dev/sdb1")
+    assert decode_event(encode_event(e)) == e
+    for bad in (
+        b"\xff",
+        b"[]",
+        b'{"source": "x", "event": "Fail"}',
+        b'{"source": "mdadm"}',
+        b'{"source": "mdadm", "event": 1}',
+        b'{"source": "mdadm", "event": "' + b"x" * 300 + b'"}',
+    ):
+        with pytest.raises(EventError):
+            decode_event(bad)
+
+
+def test_event_socket_triggers_md_pollers_and_survives_garbage(tmp_path):
+    path = str(tmp_path / "event.sock")
+
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        ev = Events(path, udev_control=str(tmp_path / "none"))
+        md = FakePoller("md")
+        ev.update(loop, [("mdstat", md)])
+        assert oct((tmp_path / "event.sock").stat().st_mode & 0o777) == "0o600"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(b"garbage", path)
+        events.send_event(path, AgentEvent("mdadm", "DegradedArray", "/dev/md0"))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if md.triggered:
+                break
+        ev.stop(loop)
+        return md.triggered
+
+    assert asyncio.run(run()) == 1
+    assert not (tmp_path / "event.sock").exists()
+
+
+def test_mdadm_event_without_an_agent_fails_fast_and_clearly(tmp_path):
+    started = time.monotonic()
+    r = hotspare(
+        "mdadm-event", "Fail", "/dev/md0", "/dev/sdb1", "--socket", str(tmp_path / "x.sock")
+    )
+    assert r.returncode == 69
+    assert "no agent is listening on" in r.stderr and "x.sock" in r.stderr
+    assert time.monotonic() - started < 30  # generous: it must not hang, not be fast
+    # a socket file nobody listens on any more
+    stale = tmp_path / "stale.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(stale))
+    s.close()
+    r = hotspare("mdadm-event", "Fail", "/dev/md0", "--socket", str(stale))
+    assert r.returncode == 69
+
+
+def test_mdadm_event_with_a_bad_config_exits_78(tmp_path):
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text("[agent]\n")
+    r = hotspare("mdadm-event", "Fail", "/dev/md0", "--config", str(cfg))
+    assert r.returncode == 78 and "agent.site" in r.stderr
+
+
+def test_mdadm_event_makes_the_agent_repoll_without_waiting_for_the_interval(
+    tmp_path, broker, subscribe, run_agent
+):
+    mdstat = tmp_path / "mdstat"
+    write_mdstat(mdstat, CLEAN_TEXT)
+    sock = tmp_path / "hs.sock"
+    sub = subscribe()
+    config = agent_config(
+        broker.port,
+        mdstat,
+        tmp_path / "state",
+        agent_extra=f'event_socket = "{sock}"\nheartbeat = 3600\n',
+    ).replace("interval = 0.5", "interval = 3600")
+    agent = run_agent(config)
+
+    def health(state):
+        return lambda m: m.topic == f"{BASE}/health" and m.payload and m.json()["state"] == state
+
+    sub.wait(health("redundant"), what="redundant")
+    for _ in range(100):  # the socket exists once the pollers started
+        if sock.exists():
+            break
+        time.sleep(0.05)
+    write_mdstat(mdstat, DEGRADED_TEXT)
+    r = hotspare("mdadm-event", "Fail", "/dev/md0", "/dev/sdc1", "--config", str(agent.config))
+    assert r.returncode == 0, r.stderr
+    h = sub.wait(health("degraded"), what="degraded after mdadm-event").json()
+    (g,) = h["groups"]
+    assert g["id"] == "md/md0" and g["margin"] == 0
+    assert "mdadm event Fail on /dev/md0 (/dev/sdc1)" in agent.output()
