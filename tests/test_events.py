@@ -7,6 +7,7 @@ import logging
 import socket
 import struct
 import time
+from pathlib import Path
 
 import pytest
 
@@ -50,7 +51,8 @@ def test_parse_real_link_messages_from_the_kernel():
     assert "lo" in names
     lo = names["lo"]
     assert lo.kind == "new" and lo.index == socket.if_nametoindex("lo")
-    assert lo.up == bool(open("/sys/class/net/lo/flags").read().strip() != "0x8")
+    flags = int(Path("/sys/class/net/lo/flags").read_text(), 16)
+    assert lo.up == bool(flags & events.IFF_UP)
 
 
 def test_parse_link_messages_skips_garbage_and_truncation():
