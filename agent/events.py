@@ -344,9 +344,15 @@ def udev_kind(subsystem: str | None, action: str | None) -> str | None:
 class UdevMonitor:
     """pyudev's monitor on the loop; ``on_event(kind, device name)`` for relevant events."""
 
-    def __init__(self, on_event: Callable[[str, str], None], control: str = UDEV_CONTROL) -> None:
+    def __init__(
+        self,
+        on_event: Callable[[str, str], None],
+        control: str = UDEV_CONTROL,
+        source: str = "udev",
+    ) -> None:
         self.on_event = on_event
         self.control = control
+        self.source = source  # "udev": events after udevd processed them; "kernel": raw uevents
         self.monitor: Any = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -362,7 +368,7 @@ class UdevMonitor:
             import pyudev
 
             context = pyudev.Context()
-            monitor = pyudev.Monitor.from_netlink(context, source="udev")
+            monitor = pyudev.Monitor.from_netlink(context, source=self.source)
             for subsystem in UDEV_SUBSYSTEMS:
                 monitor.filter_by(subsystem)
             monitor.start()

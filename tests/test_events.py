@@ -14,6 +14,7 @@ import pytest
 from agent import events
 from agent.events import AgentEvent, EventError, Events, Router, decode_event, encode_event
 from tests.conftest import DEGRADED, agent_config, hotspare, write_mdstat
+from tests.net_peer import Netns, inside, netns_available
 
 BASE = "hotspare/v1/dc1/web-01"
 DEGRADED_TEXT = DEGRADED.read_text()  # raid5 md0 [3/2] [U_U] with sdc1(F)
@@ -219,3 +220,29 @@ def test_mdadm_event_makes_the_agent_repoll_without_waiting_for_the_interval(
     (g,) = h["groups"]
     assert g["id"] == "md/md0" and g["margin"] == 0
     assert "mdadm event Fail on /dev/md0 (/dev/sdc1)" in agent.output()
+
+
+@pytest.mark.skipif(not netns_available(), reason="needs root and iproute2")
+def test_udev_monitor_sees_a_nic_added_and_triggers_the_net_collectors(tmp_path):
+    """The monitor path for real, on the kernel's own uevents in a namespace of ours (udevd
+    does not run here, so the source is "kernel" and the control socket is one we bind)."""
+    control = tmp_path / "control"
+    seen: list[tuple[str, str]] = []
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        mon = events.UdevMonitor(lambda k, w: seen.append((k, w)), str(control), source="kernel")
+        with Netns() as ns:
+            with inside(ns.name):
+                assert mon.start(loop)
+            a, _b = ns.veth()
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                if ("udev:net", f"add {a}") in seen:
+                    break
+            mon.stop(loop)
+        assert ("udev:net", f"add {a}") in seen
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.bind(str(control))
+        asyncio.run(run())
