@@ -263,7 +263,9 @@ class EventSocket:
         path = Path(self.path)
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISSOCK(path.lstat().st_mode):
-                path.unlink()  # left by an earlier run; a live agent would own it
+                if _listening(self.path):
+                    raise OSError(f"{self.path} is in use by another running agent")
+                path.unlink()  # left by an earlier run that did not remove it
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
         old = os.umask(0o177)  # the owner (and root) only
         try:
@@ -297,6 +299,16 @@ class EventSocket:
             self.sock = None
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
+
+
+def _listening(path: str) -> bool:
+    """Something receives on the datagram socket at ``path`` (connect is refused otherwise)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True
 
 
 def send_event(path: str, event: AgentEvent, timeout: float = 2.0) -> None:

@@ -246,3 +246,21 @@ def test_udev_monitor_sees_a_nic_added_and_triggers_the_net_collectors(tmp_path)
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
         s.bind(str(control))
         asyncio.run(run())
+
+
+def test_event_socket_replaces_a_stale_one_but_not_a_live_one(tmp_path):
+    path = str(tmp_path / "event.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    stale.bind(path)
+    stale.close()  # the file stays, nobody listens
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        first = events.EventSocket(path, lambda e: None)
+        first.start(loop)  # took over the stale file
+        second = events.EventSocket(path, lambda e: None)
+        with pytest.raises(OSError, match="in use by another running agent"):
+            second.start(loop)
+        first.stop(loop)
+
+    asyncio.run(run())
