@@ -231,3 +231,26 @@ def test_nic_state_table(operstate, carrier, state):
 def test_nic_bad_options_name_the_key(options, message):
     with pytest.raises(ValueError, match=message):
         nic.create("n", options)
+
+
+def test_status_and_check_with_bond_and_nic_collectors(tmp_path):
+    from tests.conftest import hotspare
+
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text(
+        f'[agent]\nsite = "dc1"\nhost = "h"\nstate_dir = "{tmp_path}"\n'
+        f'[[collectors.bond]]\nsysfs = "{SYSFS}"\nprocfs = "{PROC / "active-backup-one-down"}"\n'
+        f'[[collectors.nic]]\nname = "storage"\ninterfaces = ["dmz", "int"]\nsysfs = "{SYSFS}"\n'
+    )
+    r = hotspare("status", "--json", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    h = json.loads(r.stdout)
+    groups = {g["id"]: g for g in h["groups"]}
+    assert groups["bond/int"]["state"] == "degraded"
+    assert groups["bond/dmz"]["state"] == "redundant"
+    assert groups["nic/storage"]["state"] == "redundant"
+    # bond0 has a status file here (the active-backup case) and one slave down
+    assert groups["bond/bond0"]["state"] == "degraded"
+    assert h["state"] == "degraded"
+    r = hotspare("check", "--config", str(cfg))
+    assert r.returncode == 1 and r.stdout.startswith("HOTSPARE")
