@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,7 +145,7 @@ def status_in_testbed(tmp_path: Path, device_file: str) -> dict:
             "--device",
             str(FIXTURES / device_file),
             "--",
-            str(ROOT / ".venv" / "bin" / "python"),
+            sys.executable,
             "-m",
             "agent.cli",
             "status",
