@@ -49,6 +49,7 @@ TRIGGERS: Mapping[str, frozenset[str]] = {
     "udev:hwmon": frozenset({"hwmon"}),
 }
 UDEV_SUBSYSTEMS = ("net", "block", "power_supply", "hwmon")
+LINK_SETTLE = 0.5  # seconds: a second poll after a link event (see Events._on_link)
 
 
 class Router:
@@ -421,9 +422,12 @@ class Events:
         self._socket: EventSocket | None = None
         self._udev: UdevMonitor | None = None
         self._udev_tried = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._settle: asyncio.TimerHandle | None = None
 
     def update(self, loop: asyncio.AbstractEventLoop, pollers: Iterable[tuple[str, Any]]) -> None:
         """New pollers (start or reload): route to them, start the sources they need."""
+        self._loop = loop
         self.router.update(pollers)
         wanted = self.router.wanted()
         if "link" in wanted and self._link is None:
@@ -453,6 +457,14 @@ class Events:
 
     def _on_link(self, event: LinkEvent) -> None:
         self.router.fire("link", f"{event.kind} {event.name or event.index}")
+        # The bonding driver sees a slave's carrier change only at its next MII check
+        # (miimon, typically 100 ms): poll once more when that has surely happened.
+        if self._settle is None and self._loop is not None:
+            self._settle = self._loop.call_later(LINK_SETTLE, self._settled)
+
+    def _settled(self) -> None:
+        self._settle = None
+        self.router.fire("link", "settle")
 
     def _on_udev(self, kind: str, what: str) -> None:
         self.router.fire(kind, what)
@@ -470,6 +482,9 @@ class Events:
         )
 
     def stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._settle is not None:
+            self._settle.cancel()
+            self._settle = None
         for source in (self._link, self._socket, self._udev):
             if source is not None:
                 source.stop(loop)

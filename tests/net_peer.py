@@ -78,6 +78,9 @@ class Netns:
     def link(self, ifname: str, updown: str) -> None:
         ip("-n", self.name, "link", "set", ifname, updown)
 
+    def delete(self, ifname: str) -> None:
+        ip("-n", self.name, "link", "del", ifname)
+
     def exec_argv(self, argv: list[str]) -> list[str]:
         return ["ip", "netns", "exec", self.name, *argv]
 

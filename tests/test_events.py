@@ -264,3 +264,21 @@ def test_event_socket_replaces_a_stale_one_but_not_a_live_one(tmp_path):
         first.stop(loop)
 
     asyncio.run(run())
+
+
+def test_a_link_event_polls_at_once_and_once_more_after_the_settle_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(events, "LINK_SETTLE", 0.05)
+
+    async def run() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        ev = Events("", udev_control=str(tmp_path / "none"))
+        nic = FakePoller("nic")
+        ev.update(loop, [("nic", nic)])
+        for _ in range(3):  # a burst: three polls at once, one settle poll
+            ev._on_link(events.LinkEvent("new", 5, "eth0", True, False))
+        at_once = nic.triggered
+        await asyncio.sleep(0.2)
+        ev.stop(loop)
+        return at_once, nic.triggered
+
+    assert asyncio.run(run()) == (3, 4)

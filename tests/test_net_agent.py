@@ -50,6 +50,13 @@ def test_veth_link_cut_reaches_the_health_message_through_netlink(tmp_path):
                     del sub.messages[:]
                     ns.link(b0, "up")
                     sub.wait(group_is("nic/uplinks", "redundant"), what="redundant again")
+                    # a NIC removed altogether (RTM_DELLINK): absent, the group degraded
+                    del sub.messages[:]
+                    ns.delete(a1)
+                    h = sub.wait(group_is("nic/uplinks", "degraded"), what="NIC removed").json()
+                    comps = {c["id"]: c for c in h["components"]}
+                    assert comps[f"nic/{a1}"]["state"] == "absent"
+                    assert comps[f"nic/{a1}"]["detail"] == "no such interface"
                 except AssertionError:
                     print(agent.output())
                     raise
