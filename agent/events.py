@@ -70,9 +70,14 @@ class Router:
     def wanted(self) -> set[str]:
         return set(self._by_kind)
 
-    def fire(self, kind: str, why: str = "") -> int:
-        """Trigger every poller ``kind`` concerns; returns how many."""
-        pollers = self._by_kind.get(kind, [])
+    def fire(self, kind: str, why: str = "", device: str = "") -> int:
+        """Trigger every poller ``kind`` concerns; returns how many.
+
+        With a ``device`` name, a poller whose collector offers ``owns(device)`` is triggered
+        only when it owns that device (a NIC group polls for its own interfaces, not for
+        every container's veth); collectors without ``owns`` are triggered for any device.
+        """
+        pollers = [p for p in self._by_kind.get(kind, []) if _concerns(p, device)]
         for p in pollers:
             p.trigger()
         if pollers:
@@ -83,6 +88,11 @@ class Router:
                 ", ".join(p.name for p in pollers),
             )
         return len(pollers)
+
+
+def _concerns(poller: Triggerable, device: str) -> bool:
+    owns = getattr(getattr(poller, "collector", None), "owns", None)
+    return not device or owns is None or bool(owns(device))
 
 
 # --- netlink ---------------------------------------------------------------------------------
@@ -456,7 +466,7 @@ class Events:
                 self._udev = udev
 
     def _on_link(self, event: LinkEvent) -> None:
-        self.router.fire("link", f"{event.kind} {event.name or event.index}")
+        self.router.fire("link", f"{event.kind} {event.name or event.index}", event.name)
         # The bonding driver sees a slave's carrier change only at its next MII check
         # (miimon, typically 100 ms): poll once more when that has surely happened.
         if self._settle is None and self._loop is not None:
@@ -467,7 +477,7 @@ class Events:
         self.router.fire("link", "settle")
 
     def _on_udev(self, kind: str, what: str) -> None:
-        self.router.fire(kind, what)
+        self.router.fire(kind, what, what.rpartition(" ")[2])
 
     def _on_agent_event(self, event: AgentEvent) -> None:
         known = "" if event.event in MDADM_EVENTS else " (an event this version does not know)"

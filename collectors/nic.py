@@ -127,6 +127,10 @@ class NicCollector:
             speed=_read(d / "speed"),
         )
 
+    def owns(self, device: str) -> bool:
+        """Whether an event about ``device`` (an interface name) concerns this group."""
+        return device in self.interfaces
+
     def collect(self, now: float) -> Snapshot:
         links = tuple(self.link(i) for i in self.interfaces)
         return snapshot(self.group or f"nic/{self.name}", self.required, links, now)

@@ -282,3 +282,20 @@ def test_a_link_event_polls_at_once_and_once_more_after_the_settle_time(tmp_path
         return at_once, nic.triggered
 
     assert asyncio.run(run()) == (3, 4)
+
+
+def test_an_event_about_a_device_triggers_only_collectors_that_own_it_or_cannot_tell():
+    class Owning(FakePoller):
+        def __init__(self, name: str, devices: set[str]) -> None:
+            super().__init__(name)
+            self.collector = type("C", (), {"owns": lambda _self, d: d in devices})()
+
+    nic = Owning("nic", {"eno1", "eno2"})
+    bond = FakePoller("bond")  # no owns(): any interface may be a slave
+    r = Router()
+    r.update([("nic", nic), ("bond", bond)])
+    assert r.fire("link", "new veth1234", "veth1234") == 1
+    assert (nic.triggered, bond.triggered) == (0, 1)
+    assert r.fire("link", "new eno2", "eno2") == 2
+    assert r.fire("link", "overrun") == 2  # no device: everyone
+    assert nic.triggered == 2
