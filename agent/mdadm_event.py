@@ -1,7 +1,11 @@
-"""``hotspare mdadm-event EVENT DEVICE [COMPONENT]``: mdadm's PROGRAM.
+"""``hotspare-mdadm-event EVENT DEVICE [COMPONENT]``: mdadm's PROGRAM.
 
 ``mdadm --monitor`` runs its PROGRAM with the event name, the md device and, for some
-events, the component device (mdadm(8), "MONITOR MODE"). This command hands the event to
+events, the component device (mdadm(8), "MONITOR MODE"). It executes the PROGRAM path
+itself, without a shell, so the PROGRAM line can name one executable and no arguments:
+``hotspare-mdadm-event`` is that executable (``hotspare mdadm-event`` the same for manual
+use), and the agent's configuration is found at ``$HOTSPARE_CONFIG`` or the default path.
+mdadm waits for PROGRAM to exit before it goes on. This command hands the event to
 the running agent over its event socket (``[agent] event_socket``) so the md collector
 polls at once instead of at its next interval. It never waits long: mdadm runs PROGRAM
 synchronously, so a missing or stuck agent makes it fail within ``--timeout`` seconds
@@ -11,6 +15,7 @@ with a message on stderr and a nonzero exit, and mdadm goes on.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import config
@@ -21,21 +26,33 @@ EXIT_UNAVAILABLE = 69  # sysexits.h: the agent is not listening
 EXIT_TEMPFAIL = 75  # sysexits.h: the agent did not take the event in time
 
 
+CONFIG_ENV = "HOTSPARE_CONFIG"  # mdadm passes no options: the config path may come from here
+DESCRIPTION = (
+    "Called by mdadm --monitor (PROGRAM in mdadm.conf) with EVENT DEVICE [COMPONENT]; tells "
+    "the running agent to re-poll its md collectors at once."
+)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser(
         "mdadm-event",
         help="mdadm's PROGRAM: make the running agent re-poll md arrays now",
-        description="Called by mdadm --monitor (PROGRAM in mdadm.conf) with EVENT DEVICE "
-        "[COMPONENT]; tells the running agent to re-poll its md collectors at once.",
+        description=DESCRIPTION,
     )
+    _arguments(sp)
+
+
+def _arguments(sp: argparse.ArgumentParser) -> None:
+    default_config = os.environ.get(CONFIG_ENV) or config.DEFAULT_PATH
     sp.add_argument("event", help="mdadm's event name, e.g. Fail, DegradedArray, SpareActive")
     sp.add_argument("device", help="the md device, e.g. /dev/md0")
     sp.add_argument("component", nargs="?", default="", help="the component device, if any")
     sp.add_argument(
         "--config",
         "-c",
-        default=config.DEFAULT_PATH,
-        help=f"the agent's configuration, for [agent] event_socket (default {config.DEFAULT_PATH})",
+        default=default_config,
+        help=f"the agent's configuration, for [agent] event_socket (default ${CONFIG_ENV}, "
+        f"else {config.DEFAULT_PATH})",
     )
     sp.add_argument("--socket", help="the agent's event socket (instead of reading --config)")
     sp.add_argument(
@@ -73,3 +90,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"hotspare mdadm-event: cannot send to {path}: {e.strerror or e}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``hotspare-mdadm-event`` executable: the PROGRAM line of mdadm.conf."""
+    p = argparse.ArgumentParser(prog="hotspare-mdadm-event", description=DESCRIPTION)
+    _arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

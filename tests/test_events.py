@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -214,7 +217,17 @@ def test_mdadm_event_makes_the_agent_repoll_without_waiting_for_the_interval(
             break
         time.sleep(0.05)
     write_mdstat(mdstat, DEGRADED_TEXT)
-    r = hotspare("mdadm-event", "Fail", "/dev/md0", "/dev/sdc1", "--config", str(agent.config))
+    # exactly as mdadm runs its PROGRAM: one executable, three arguments, no options
+    program = Path(sys.executable).with_name("hotspare-mdadm-event")
+    assert program.is_file(), "scripts/bootstrap installs the hotspare-mdadm-event executable"
+    env = {**os.environ, "HOTSPARE_CONFIG": str(agent.config)}
+    r = subprocess.run(
+        [str(program), "Fail", "/dev/md0", "/dev/sdc1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0, r.stderr
     h = sub.wait(health("degraded"), what="degraded after mdadm-event").json()
     (g,) = h["groups"]
