@@ -235,6 +235,7 @@ def test_nic_bad_options_name_the_key(options, message):
 
 def test_status_and_check_with_bond_and_nic_collectors(tmp_path):
     from tests.conftest import hotspare
+    from tests.schemas import validate
 
     cfg = tmp_path / "agent.toml"
     cfg.write_text(
@@ -245,6 +246,7 @@ def test_status_and_check_with_bond_and_nic_collectors(tmp_path):
     r = hotspare("status", "--json", "--config", str(cfg))
     assert r.returncode == 0, r.stderr
     h = json.loads(r.stdout)
+    validate("health", h)
     groups = {g["id"]: g for g in h["groups"]}
     assert groups["bond/int"]["state"] == "degraded"
     assert groups["bond/dmz"]["state"] == "redundant"

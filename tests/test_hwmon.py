@@ -15,6 +15,7 @@ from collectors import hwmon
 from collectors.base import GroupKind, Kind, State
 from collectors.hwmon import Channel, Supply, parse_fan, parse_supply, parse_temp
 from tests.conftest import ROOT
+from tests.schemas import validate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hwmon"
 NOW = 1_700_000_000.0
@@ -159,7 +160,9 @@ def status_in_testbed(tmp_path: Path, device_file: str) -> dict:
         timeout=60,
         check=True,
     )
-    return json.loads(out.stdout)
+    doc = json.loads(out.stdout)
+    validate("health", doc)  # the wire contract's schema holds for these kinds and units
+    return doc
 
 
 def by_id(items: list[dict]) -> dict[str, dict]:
