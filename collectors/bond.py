@@ -31,6 +31,9 @@ How bonds become groups
   traffic: FAILED, with both aggregator ids in the detail.
 * The active slave, the mode and the bond's own MII status go into the group detail; the
   link failure count is the slave reading's value.
+* A bond whose own MII status is down (no carrier: e.g. 802.3ad without an active
+  aggregator) serves nothing whatever its slaves say: the group carries the stated verdict
+  FAILED, and the worse of it and the slave count wins.
 * A bond without slaves (e.g. the ``bond0`` the driver creates when it loads) is not a
   redundancy group unless the configuration names it in ``bonds``; a named bond that is
   missing or has no slaves is a FAILED group.
@@ -44,7 +47,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from collectors.base import GroupKind, GroupSpec, Kind, Option, Reading, Snapshot, State
+from collectors.base import (
+    GroupKind,
+    GroupSpec,
+    Kind,
+    Option,
+    Reading,
+    Snapshot,
+    State,
+    Verdict,
+)
 
 OPTIONS: dict[str, Option] = {
     "sysfs": Option(str, "/sys", "Root of the sysfs tree (bonds under class/net)."),
@@ -371,6 +383,7 @@ def snapshot(bonds: Mapping[str, Bond | None], now: float, named: tuple[str, ...
                     unit=None if slave.link_failures is None else "link failures",
                 )
             )
+        down = bond.mii_status == "down"  # the bond itself has no carrier: it serves nothing
         groups.append(
             GroupSpec(
                 id=f"bond/{name}",
@@ -378,6 +391,8 @@ def snapshot(bonds: Mapping[str, Bond | None], now: float, named: tuple[str, ...
                 required=min(required_slaves(bond), len(ids)),
                 members=tuple(ids),
                 detail=group_detail(bond),
+                stated=Verdict.FAILED if down else None,
+                stated_reason="the bond's own MII status is down (no carrier)" if down else "",
             )
         )
     return Snapshot(tuple(readings), tuple(groups))

@@ -256,3 +256,27 @@ def test_status_and_check_with_bond_and_nic_collectors(tmp_path):
     assert h["state"] == "degraded"
     r = hotspare("check", "--config", str(cfg))
     assert r.returncode == 1 and r.stdout.startswith("HOTSPARE")
+
+
+def test_a_bond_without_carrier_is_failed_even_with_slaves_up():
+    text = (PROC / "lacp-foreign-aggregator" / "net" / "bonding" / "bond0").read_text()
+    text = text.replace("MII Status: up\nMII Polling", "MII Status: down\nMII Polling", 1)
+    snap = bond.snapshot({"bond0": bond.parse_proc_bonding("bond0", text)}, NOW)
+    (g,) = snap.groups
+    assert g.stated is bond.Verdict.FAILED and "no carrier" in g.stated_reason
+    assert verdict(snap, "bond/bond0")[0] is GroupState.FAILED
+
+
+@pytest.mark.parametrize(
+    ("mii", "state"),
+    [
+        ("up", State.OK),
+        ("going down", State.WARNING),
+        ("down", State.FAILED),
+        ("going back", State.FAILED),
+        ("bogus", State.UNKNOWN),
+    ],
+)
+def test_slave_mii_status_table(mii, state):
+    b = bond.Bond("b", mode="active-backup", slaves=(bond.Slave("eth0", mii_status=mii),))
+    assert bond.slave_state(b, b.slaves[0])[0] is state
