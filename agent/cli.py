@@ -243,6 +243,10 @@ def parser() -> argparse.ArgumentParser:
         "--duration", type=float, default=0, help="stop after this many seconds (0: Ctrl-C)"
     )
     sp.set_defaults(func=cmd_demo)
+
+    from .mdadm_event import add_parser as add_mdadm_event
+
+    add_mdadm_event(sub)
     return p
 
 

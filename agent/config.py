@@ -31,6 +31,9 @@ EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 COLLECTOR_MODULES = {
     "mdstat": "collectors.mdstat",
     "ipmi": "collectors.ipmi",
+    "bond": "collectors.bond",
+    "nic": "collectors.nic",
+    "hwmon": "collectors.hwmon",
 }
 
 
@@ -74,6 +77,12 @@ AGENT_OPTIONS: dict[str, Option] = {
         str, "/var/lib/hotspare", "Where the outbox and the sequence counter live."
     ),
     "log_level": Option(str, "info", "Log level.", choices=("debug", "info", "warning", "error")),
+    "event_socket": Option(
+        str,
+        "",
+        "Unix datagram socket on which hotspare mdadm-event (mdadm's PROGRAM) asks for an "
+        "immediate re-poll. Empty: event.sock in state_dir.",
+    ),
 }
 
 MQTT_OPTIONS: dict[str, Option] = {
@@ -149,6 +158,11 @@ class AgentSettings:
     dwell: float
     state_dir: str
     log_level: str
+    event_socket: str
+
+    @property
+    def event_socket_path(self) -> str:
+        return self.event_socket or os.path.join(self.state_dir, "event.sock")
 
 
 @dataclass(frozen=True, slots=True)

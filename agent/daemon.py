@@ -23,6 +23,7 @@ from . import config as config_mod
 from . import systemd, wire
 from .config import Config, ConfigError
 from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
+from .events import Events
 from .model import ComponentHealth, HostHealth
 from .outbox import Outbox
 from .poller import Poller
@@ -98,6 +99,7 @@ class Agent:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drain: asyncio.Task[None] | None = None
         self.outbox: Outbox | None = None
+        self.events = Events(cfg.agent.event_socket_path)
         self.publisher = None
         self.metrics = None
 
@@ -144,6 +146,7 @@ class Agent:
         systemd.notify("STOPPING=1")
         log.info("stopping")
         main.cancel()
+        self.events.stop(loop)
         self._stop_pollers()
         assert self.publisher is not None and self._drain is not None
         self._drain.cancel()
@@ -189,6 +192,9 @@ class Agent:
 
     def _start_pollers(self, pollers: list[Poller]) -> None:
         self.pollers = pollers
+        # event sources (netlink, udev, mdadm) trigger the pollers of the types they concern
+        types = [c.type for c in self.cfg.collectors]
+        self.events.update(asyncio.get_running_loop(), zip(types, pollers, strict=True))
         self._poller_tasks = [
             asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers
         ]

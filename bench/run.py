@@ -4,6 +4,7 @@
     python3 bench/run.py                # full run (md and IPMI), about 18 minutes
     python3 bench/run.py --quick        # short run, about 5 minutes
     python3 bench/run.py --only ipmi    # one part alone: md (node_exporter) or ipmi
+    python3 bench/run.py --only net     # link-loss latency (veth in a namespace), about 2 minutes
 
 Prints a table and appends it, with the date and the machine, to bench/RESULTS.md.
 A benchmark, not a test: nothing is asserted on time; targets are labelled met or missed.
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import harness as h
 import ipmibench as ib
+import netbench as nb
 import paho.mqtt
 
 import agent
@@ -586,9 +588,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a short run (fewer runs, short windows)")
     p.add_argument(
-        "--only", choices=("md", "ipmi"), help="run one part alone (default: md, then IPMI)"
+        "--only",
+        choices=("md", "ipmi", "net"),
+        help="run one part alone (default: md, then IPMI; net runs only alone)",
     )
-    p.add_argument("--runs", type=int, help="md: full runs (degrade + recover) per interval")
+    p.add_argument(
+        "--runs", type=int, help="md: full runs (degrade + recover) per interval; net: link cuts"
+    )
     p.add_argument("--window", type=float, help="md: seconds of each idle window")
     p.add_argument("--no-half", action="store_true", help="md: skip the interval 0.5 s latency run")
     p.add_argument("--bmcs", type=int, help="IPMI: simulated BMCs in the scale run (default 50)")
@@ -607,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
         iplan = dataclasses.replace(iplan, bmcs=args.bmcs)
     parts = ("md", "ipmi") if args.only is None else (args.only,)
     seed = args.seed if args.seed is not None else random.randrange(2**32)
+    if parts == ("net",):
+        return net_only(args, plan.mode, seed)
 
     # SIGTERM and SIGHUP unwind like Ctrl-C, so every finally below runs.
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -689,6 +697,37 @@ def main(argv: list[str] | None = None) -> int:
         with RESULTS.open("a") as f:
             if fresh:
                 f.write(HEADER)
+            f.write("\n" + text)
+        print(f"bench: appended to {RESULTS}", file=sys.stderr)
+    return 0
+
+
+def net_only(args: argparse.Namespace, mode: str, seed: int) -> int:
+    """``--only net``: the link-loss latency alone, in a section of its own."""
+    nplan = nb.with_runs(nb.NET_PLANS[mode], args.runs)
+    info = {"machine": ", ".join(f"{k} {v}" for k, v in h.machine().items())}
+    load_start = h.loadavg()
+    result = nb.run(
+        nplan, random.Random(seed), lambda text: print(f"bench: {text}", file=sys.stderr)
+    )
+    info["versions"] = "; ".join(
+        [
+            f"hotspare {agent.__version__} (git {git_describe()})",
+            f"paho-mqtt {paho.mqtt.__version__}",
+            h.first_line([mosquitto_binary(), "-h"]),
+            h.first_line(["ip", "-V"]),
+        ]
+    )
+    info["load average (1/5/15 min) at start / end"] = f"{load_start} / {h.loadavg()}"
+    info["net run"] = f"{result.elapsed:.0f} s, seed {seed}"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"## {stamp} — {mode} run net only ({nb.describe(nplan)})", ""]
+    lines += [f"- {k}: {v}" for k, v in info.items()]
+    text = "\n".join(lines) + "\n\n" + nb.markdown(result)
+    print()
+    print(text)
+    if not args.no_record:
+        with RESULTS.open("a") as f:
             f.write("\n" + text)
         print(f"bench: appended to {RESULTS}", file=sys.stderr)
     return 0
