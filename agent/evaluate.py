@@ -118,6 +118,41 @@ def _reason(spec: GroupSpec, states: list[State], healthy: int) -> str:
     return f"{text}: {', '.join(lost)}" if lost else text
 
 
+_DEVICE_SEVERITY = {State.WARNING: 1, State.FAILED: 2}
+
+
+def share_device_health(
+    components: Mapping[str, ComponentHealth], devices: Mapping[str, str]
+) -> dict[str, ComponentHealth]:
+    """Components on one disk take the disk's worst WARNING or FAILED, with its reason.
+
+    ``devices`` maps component ids to disk names (``Reading.device``). A SMART verdict on
+    ``sdb`` thus makes ``md/md0/sdb1`` (same disk) WARNING or FAILED, so a failing drive
+    counts against its array. Only WARNING and FAILED spread: an unknown or absent
+    component says nothing about the disk. A component is never made better.
+    """
+    worst: dict[str, ComponentHealth] = {}
+    for cid, disk in devices.items():
+        c = components.get(cid)
+        if c is None or c.state not in _DEVICE_SEVERITY:
+            continue
+        if disk not in worst or _DEVICE_SEVERITY[c.state] > _DEVICE_SEVERITY[worst[disk].state]:
+            worst[disk] = c
+    out = dict(components)
+    for cid, disk in devices.items():
+        c, bad = components.get(cid), worst.get(disk)
+        if c is None or bad is None or bad.id == cid:
+            continue
+        if c.state.serving and (c.state == State.OK or bad.state == State.FAILED):
+            out[cid] = replace(
+                c,
+                state=bad.state,
+                since=max(c.since, bad.since),
+                detail=f"{c.detail}; {bad.id} on the same disk: {bad.detail}".lstrip("; "),
+            )
+    return out
+
+
 def host_state(groups: Iterable[GroupStatus]) -> GroupState:
     """The worst group state; a host without groups has nothing to lose: redundant."""
     return max(
@@ -215,7 +250,8 @@ class Evaluator:
                 unit=r.unit,
                 source=source,
             )
-        return out
+        devices = {cid: r.device for cid, (_, r) in self._readings.items() if r.device}
+        return share_device_health(out, devices)
 
     def evaluate(self, site: str, host: str, now: float, role: Role = Role.NONE) -> HostHealth:
         components = self.components(now)
