@@ -31,6 +31,9 @@ EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 COLLECTOR_MODULES = {
     "mdstat": "collectors.mdstat",
     "ipmi": "collectors.ipmi",
+    "raidctl": "collectors.raidctl",
+    "smart": "collectors.smart",
+    "zfs": "collectors.zfs",
 }
 
 

@@ -41,7 +41,9 @@ OPTIONS: dict[str, Option] = {
         "Devices to check, each as smartctl takes it, optionally with its type: "
         '"/dev/sda" or "/dev/bus/0 -d megaraid,4". Empty: every device smartctl --scan-open finds.',
     ),
-    "command_timeout": Option(float, 20.0, "Seconds one smartctl call may take before it is killed."),
+    "command_timeout": Option(
+        float, 20.0, "Seconds one smartctl call may take before it is killed."
+    ),
     "reallocated_threshold": Option(
         int,
         10,
@@ -389,7 +391,8 @@ class SmartCollector:
         for target in targets:
             report = parse_report(self._json("-a", *target))
             if report.name is None:  # an open failure names no device: keep the target's
-                report = replace(report, name=target[0], type=dict(zip(target, target[1:])).get("-d"))
+                dev_type = target[2] if target[1:2] == ("-d",) else None
+                report = replace(report, name=target[0], type=dev_type)
             state, detail, self.history[report.device] = assess(
                 report, self.history.get(report.device), self.rules, now
             )

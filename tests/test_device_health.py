@@ -17,9 +17,18 @@ def health(cid: str, state: State, detail: str = "", since: float = 0.0) -> Comp
 
 @pytest.mark.parametrize(
     ("name", "disk"),
-    [("sdb1", "sdb"), ("/dev/sdb", "sdb"), ("sdaa12", "sdaa"), ("nvme0n1p2", "nvme0"),
-     ("nvme3n1", "nvme3"), ("vda1", "vda"), ("xvdf", "xvdf"), ("mmcblk0p1", "mmcblk0"),
-     ("dm-3", "dm-3"), ("megaraid,4", "megaraid,4")],
+    [
+        ("sdb1", "sdb"),
+        ("/dev/sdb", "sdb"),
+        ("sdaa12", "sdaa"),
+        ("nvme0n1p2", "nvme0"),
+        ("nvme3n1", "nvme3"),
+        ("vda1", "vda"),
+        ("xvdf", "xvdf"),
+        ("mmcblk0p1", "mmcblk0"),
+        ("dm-3", "dm-3"),
+        ("megaraid,4", "megaraid,4"),
+    ],
 )
 def test_disk_of(name, disk):
     assert disk_of(name) == disk
@@ -31,9 +40,13 @@ def test_failed_disk_fails_the_member_on_it_and_keeps_both_reasons():
         "smart/sdb": health("smart/sdb", State.FAILED, "self-assessment FAILED", since=5),
         "md/md0/sda1": health("md/md0/sda1", State.OK, "in sync"),
     }
-    out = share_device_health(comps, {"md/md0/sdb1": "sdb", "smart/sdb": "sdb", "md/md0/sda1": "sda"})
+    out = share_device_health(
+        comps, {"md/md0/sdb1": "sdb", "smart/sdb": "sdb", "md/md0/sda1": "sda"}
+    )
     assert out["md/md0/sdb1"].state == State.FAILED
-    assert out["md/md0/sdb1"].detail == "in sync; smart/sdb on the same disk: self-assessment FAILED"
+    assert (
+        out["md/md0/sdb1"].detail == "in sync; smart/sdb on the same disk: self-assessment FAILED"
+    )
     assert out["md/md0/sdb1"].since == 5
     assert out["md/md0/sda1"] == comps["md/md0/sda1"]
     assert out["smart/sdb"] == comps["smart/sdb"]

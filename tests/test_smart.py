@@ -110,13 +110,27 @@ def test_pending_sector_above_threshold_warns():
 
 @pytest.mark.parametrize(
     ("bits", "state"),
-    [(0b1, State.WARNING), (0b10, State.WARNING), (0b100, State.FAILED), (0b1000, State.FAILED),
-     (0b10000, State.WARNING), (0b100000, State.FAILED), (0b10001, State.WARNING)],
+    [
+        (0b1, State.WARNING),
+        (0b10, State.WARNING),
+        (0b100, State.FAILED),
+        (0b1000, State.FAILED),
+        (0b10000, State.WARNING),
+        (0b100000, State.FAILED),
+        (0b10001, State.WARNING),
+    ],
 )
 def test_nvme_critical_warning_table(bits, state):
-    r = report(protocol="NVMe", type="nvme", name="/dev/nvme0", smart_status_passed=False,
-               ata_reallocated_raw=None, ata_pending_raw=None, nvme_critical_warning=bits,
-               nvme_media_errors=0)
+    r = report(
+        protocol="NVMe",
+        type="nvme",
+        name="/dev/nvme0",
+        smart_status_passed=False,
+        ata_reallocated_raw=None,
+        ata_pending_raw=None,
+        nvme_critical_warning=bits,
+        nvme_media_errors=0,
+    )
     got, detail, _ = assess(r, None, Rules(), 0)
     assert got == state, detail
     assert detail.startswith("NVMe critical warning")
@@ -124,8 +138,13 @@ def test_nvme_critical_warning_table(bits, state):
 
 @pytest.mark.parametrize(
     ("name", "dev_type", "key"),
-    [("/dev/sda", "sat", "sda"), ("/dev/nvme0", "nvme", "nvme0"), ("/dev/nvme1n1", "nvme", "nvme1"),
-     ("/dev/sda", "sat+megaraid,0", "megaraid,0"), ("/dev/bus/0", "megaraid,12", "megaraid,12")],
+    [
+        ("/dev/sda", "sat", "sda"),
+        ("/dev/nvme0", "nvme", "nvme0"),
+        ("/dev/nvme1n1", "nvme", "nvme1"),
+        ("/dev/sda", "sat+megaraid,0", "megaraid,0"),
+        ("/dev/bus/0", "megaraid,12", "megaraid,12"),
+    ],
 )
 def test_device_key(name, dev_type, key):
     assert smart.device_key(name, dev_type) == key
@@ -146,8 +165,10 @@ class Replay:
 def test_collector_scans_then_asks_each_device():
     run = Replay(
         "netdata__type-sat_scan.json",
-        {"/dev/sda": "netdata__type-sat_device-hdd-sda.json",
-         "/dev/sdc": "scrutiny__smart-fail2.json"},
+        {
+            "/dev/sda": "netdata__type-sat_device-hdd-sda.json",
+            "/dev/sdc": "scrutiny__smart-fail2.json",
+        },
     )
     c = smart.create("smart", {})
     c.run = run
