@@ -1,5 +1,6 @@
-"""Hardware RAID controllers through their vendor tools (storcli/perccli, MegaCli,
-ssacli/hpacucli, arcconf, sas2ircu/sas3ircu).
+"""Hardware RAID controllers, asked through their vendor's command-line tool.
+
+Tools: storcli/perccli, MegaCli, ssacli/hpssacli/hpacucli, arcconf, sas2ircu/sas3ircu.
 
 One instance watches the controllers of one tool. The tool runs with an argument list,
 never through a shell, with ``command_timeout``; its text is parsed by the pure parser of

@@ -1,4 +1,4 @@
-"""Drive health from smartmontools' ``smartctl --json`` (smartmontools 7 or later).
+"""Drive health from smartctl --json (smartmontools 7 or later), rules in docs/storage.md.
 
 Three layers, each usable on its own:
 

@@ -1,4 +1,4 @@
-"""ZFS pools from ``zpool status -p`` (OpenZFS; the layout zpool-status(8) documents).
+"""ZFS pools and their vdevs from zpool status -p (OpenZFS, as zpool-status(8) documents it).
 
 Three layers, each usable on its own:
 
@@ -328,10 +328,8 @@ def _slot(child: Vdev) -> tuple[Vdev | None, list[Vdev]]:
 def _vdev_group(
     pool: Pool, top: Vdev, spares: tuple[str, ...], now: float, device_of: DeviceOf
 ) -> tuple[list[Reading], GroupSpec]:
-    if not top.children:  # a plain disk as a top-level vdev: one slot, no redundancy
-        slots = [top]
-    else:
-        slots = list(top.children)
+    # a plain disk as a top-level vdev: one slot, no redundancy
+    slots = list(top.children) if top.children else [top]
     readings = [_disk_reading(pool, top.name, d, now, device_of) for s in slots for d in _leaves(s)]
     members, standby = [], []
     for s in slots:

@@ -180,7 +180,7 @@ def test_storcli_degraded_raid6_with_one_offline_drive_keeps_margin_one():
 
 def test_storcli_hot_spare_adds_no_margin_until_it_has_taken_over():
     ctl = storcli.parse(_storcli_with({"252:0": "Rbld"}, "Dgrd"))
-    groups, readings = evaluate(ctl)
+    groups, _ = evaluate(ctl)
     g = groups["raid/c0/vd0"]
     assert "raid/c0/pd/252:0" in g.spares and g.healthy == 5 and g.total == 6
     assert g.state == GroupState.DEGRADED
