@@ -92,3 +92,21 @@ def test_evaluator_smart_failure_degrades_the_md_array():
     g = next(g for g in after.groups if g.id == group.id)
     assert g.state == GroupState.DEGRADED and g.healthy == g.total - 1
     assert f"{member} failed" in g.reason
+
+
+def test_evaluator_smart_failure_behind_a_megaraid_controller_degrades_the_vd():
+    """Recorded storcli M5015 raid6 + a SMART FAILED reading of the drive with device id 34."""
+    from collectors.raid import model, storcli
+
+    doc = FIXTURES / "raidctl/storcli_perccli_json/netdata__storcli__megaraid-controllers-info.json"
+    raid = model.snapshot(storcli.parse(doc.read_text()), 100.0)
+    ev = Evaluator(Policy(stale_after=60))
+    ev.observe("raidctl", raid, 100.0)
+    bad = Reading(
+        "smart/megaraid,34", Kind.DISK, State.FAILED, 100.0, "FAILED", device="megaraid,34"
+    )
+    ev.observe("smart", Snapshot(readings=(bad,)), 100.0)
+    health = ev.evaluate("dc1", "h", 100.0)
+    g = next(g for g in health.groups if g.id == "raid/c0/vd0")
+    assert g.state == GroupState.DEGRADED and g.healthy == 5 and g.required == 4
+    assert "raid/c0/pd/252:0 failed" in g.reason  # EID:Slt 252:0 has DID 34
