@@ -3,10 +3,13 @@ abnormal cases one by one, the group evaluation, and the collector's tool handli
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agent.evaluate import group_status
 from agent.model import ComponentHealth, GroupState
@@ -311,3 +314,23 @@ def test_collector_empty_output_is_an_error_naming_the_command():
 def test_create_rejects_an_unknown_tool():
     with pytest.raises(ValueError, match="tool"):
         raidctl.create("raid", {"tool": "nope"})
+
+
+@pytest.mark.parametrize("module", [megacli, ssacli, arcconf, sasircu, storcli])
+def test_text_that_is_no_tool_output_is_a_raid_error(module):
+    with pytest.raises(RaidError):
+        module.parse("Segmentation fault\n")
+
+
+@pytest.mark.parametrize("folder", sorted(PARSERS))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_outputs_parse_or_raise_raid_error(folder, data):
+    """A recorded output cut short or with lines dropped never crashes a parser otherwise."""
+    names = [n for n in SAMPLES if n.startswith(folder)]
+    lines = text(data.draw(st.sampled_from(names))).splitlines()
+    start = data.draw(st.integers(0, len(lines)))
+    end = data.draw(st.integers(start, len(lines)))
+    damaged = "\n".join(lines[:start] + lines[end:])
+    with contextlib.suppress(RaidError):
+        model.snapshot(PARSERS[folder].parse(damaged), 0.0)

@@ -225,3 +225,22 @@ def test_growth_history_is_kept_per_drive_by_the_collector():
     (r,) = c.collect(60).readings
     assert r.state == State.WARNING and "reallocated 0 -> 2" in r.detail
     assert isinstance(c.history["sda"], History)
+
+
+def real_smartctl() -> str:
+    import shutil
+
+    found = shutil.which("smartctl") or "/usr/sbin/smartctl"
+    assert Path(found).exists(), "smartctl missing: scripts/bootstrap installs smartmontools"
+    return found
+
+
+def test_real_smartctl_accepts_our_arguments_and_its_answers_parse():
+    """The real smartctl (smartmontools >= 7): scan, then a device it cannot ask."""
+    c = smart.create("smart", {"path": real_smartctl(), "command_timeout": 30.0})
+    scanned = c.collect(0.0)  # whatever this machine has: it must parse, nothing may fail
+    assert all(r.id.startswith("smart/") for r in scanned.readings)
+    c = smart.create("smart", {"path": real_smartctl(), "devices": ["/dev/null"]})
+    (r,) = c.collect(0.0).readings
+    assert r.id == "smart/null" and r.state == State.UNKNOWN
+    assert "/dev/null" in r.detail  # smartctl's own message, e.g. "Unable to detect device type"
