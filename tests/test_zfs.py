@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.evaluate import group_status
 from agent.model import ComponentHealth
@@ -121,3 +124,13 @@ def test_collector_runs_zpool_status_p_and_reports_missing_zpool_once(caplog):
     caplog.set_level("INFO")
     assert c.collect(1).groups == () and c.collect(2).groups == ()
     assert len([r for r in caplog.records if "not applicable" in r.getMessage()]) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_damaged_outputs_parse_or_raise_zfs_error(data):
+    lines = (FIXTURES / data.draw(st.sampled_from(SAMPLES))).read_text().splitlines()
+    start = data.draw(st.integers(0, len(lines)))
+    end = data.draw(st.integers(start, len(lines)))
+    with contextlib.suppress(zfs.ZfsError):
+        zfs.snapshot(zfs.parse_status("\n".join(lines[:start] + lines[end:])), 0.0)
