@@ -122,26 +122,32 @@ _DEVICE_SEVERITY = {State.WARNING: 1, State.FAILED: 2}
 
 
 def share_device_health(
-    components: Mapping[str, ComponentHealth], devices: Mapping[str, str]
+    components: Mapping[str, ComponentHealth],
+    devices: Mapping[str, str],
+    judges: Iterable[str] = (),
 ) -> dict[str, ComponentHealth]:
-    """Components on one disk take the disk's worst WARNING or FAILED, with its reason.
+    """Components on a disk take the worst WARNING or FAILED a whole-disk judge gives it.
 
-    ``devices`` maps component ids to disk names (``Reading.device``). A SMART verdict on
-    ``sdb`` thus makes ``md/md0/sdb1`` (same disk) WARNING or FAILED, so a failing drive
-    counts against its array. Only WARNING and FAILED spread: an unknown or absent
-    component says nothing about the disk. A component is never made better.
+    ``devices`` maps component ids to the disk they live on (``Reading.device``);
+    ``judges`` are the components that judge a whole disk (``Reading.whole_disk``: SMART).
+    A SMART FAILED on ``sdb`` thus makes ``md/md0/sdb1`` FAILED, with both reasons, so a
+    failing drive counts against its array. Only a judge spreads (an md member kicked out
+    says nothing about a ZFS partition on the same disk); only WARNING and FAILED spread
+    (an unknown judge says nothing); a component is never made better, and an unknown or
+    absent one stays so.
     """
+    judges = set(judges)
     worst: dict[str, ComponentHealth] = {}
-    for cid, disk in devices.items():
-        c = components.get(cid)
-        if c is None or c.state not in _DEVICE_SEVERITY:
+    for cid in judges:
+        c, disk = components.get(cid), devices.get(cid)
+        if c is None or not disk or c.state not in _DEVICE_SEVERITY:
             continue
         if disk not in worst or _DEVICE_SEVERITY[c.state] > _DEVICE_SEVERITY[worst[disk].state]:
             worst[disk] = c
     out = dict(components)
     for cid, disk in devices.items():
         c, bad = components.get(cid), worst.get(disk)
-        if c is None or bad is None or bad.id == cid:
+        if c is None or bad is None or cid in judges:
             continue
         if c.state.serving and (c.state == State.OK or bad.state == State.FAILED):
             out[cid] = replace(
@@ -251,7 +257,8 @@ class Evaluator:
                 source=source,
             )
         devices = {cid: r.device for cid, (_, r) in self._readings.items() if r.device}
-        return share_device_health(out, devices)
+        judges = [cid for cid, (_, r) in self._readings.items() if r.whole_disk]
+        return share_device_health(out, devices, judges)
 
     def evaluate(self, site: str, host: str, now: float, role: Role = Role.NONE) -> HostHealth:
         components = self.components(now)

@@ -77,9 +77,11 @@ class Reading:
     detail: str = ""  # the source's own words
     value: float | None = None
     unit: str | None = None
-    # the disk this component lives on, as ``disk_of`` names it ("sdb", "nvme0", "megaraid,4");
-    # components on one disk share its worst WARNING/FAILED state in the evaluation
+    # the disk this component lives on, as ``disk_of`` names it ("sdb", "nvme0", "megaraid,4")
     device: str = ""
+    # this reading judges the whole disk (SMART): its WARNING/FAILED then applies to every
+    # component with the same ``device`` (an md member, a controller drive, a ZFS disk)
+    whole_disk: bool = False
 
 
 # kernel block device names -> the whole disk: partitions and NVMe namespaces collapse

@@ -337,6 +337,7 @@ def reading(report: SmartReport, state: State, detail: str, now: float) -> Readi
         value=None if report.temperature is None else float(report.temperature),
         unit=None if report.temperature is None else "C",
         device=report.device,
+        whole_disk=True,
     )
 
 

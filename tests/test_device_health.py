@@ -41,7 +41,7 @@ def test_failed_disk_fails_the_member_on_it_and_keeps_both_reasons():
         "md/md0/sda1": health("md/md0/sda1", State.OK, "in sync"),
     }
     out = share_device_health(
-        comps, {"md/md0/sdb1": "sdb", "smart/sdb": "sdb", "md/md0/sda1": "sda"}
+        comps, {"md/md0/sdb1": "sdb", "smart/sdb": "sdb", "md/md0/sda1": "sda"}, ["smart/sdb"]
     )
     assert out["md/md0/sdb1"].state == State.FAILED
     assert (
@@ -66,12 +66,24 @@ def test_failed_disk_fails_the_member_on_it_and_keeps_both_reasons():
 )
 def test_which_states_spread(member, disk, want):
     comps = {"m": health("m", member, "x"), "s": health("s", disk, "y")}
-    assert share_device_health(comps, {"m": "d", "s": "d"})["m"].state == want
+    assert share_device_health(comps, {"m": "d", "s": "d"}, ["s"])["m"].state == want
 
 
-def test_without_devices_nothing_changes():
+def test_without_devices_or_judges_nothing_changes():
     comps = {"m": health("m", State.OK), "s": health("s", State.FAILED)}
-    assert share_device_health(comps, {}) == comps
+    assert share_device_health(comps, {}, ["s"]) == comps
+    assert share_device_health(comps, {"m": "d", "s": "d"}) == comps
+
+
+def test_only_a_whole_disk_judge_spreads():
+    """md kicking sdb1 out says nothing about the ZFS partition sdb2, nor about SMART."""
+    comps = {
+        "md/md0/sdb1": health("md/md0/sdb1", State.FAILED, "faulty (F)"),
+        "zfs/tank/mirror-0/sdb2": health("zfs/tank/mirror-0/sdb2", State.OK, "ONLINE"),
+        "smart/sdb": health("smart/sdb", State.OK, "PASSED"),
+    }
+    devices = dict.fromkeys(comps, "sdb")
+    assert share_device_health(comps, devices, ["smart/sdb"]) == comps
 
 
 def test_evaluator_smart_failure_degrades_the_md_array():
@@ -86,7 +98,9 @@ def test_evaluator_smart_failure_degrades_the_md_array():
     ev.observe("mdstat", md, 100.0)
     before = {g.id: g.state for g in ev.evaluate("dc1", "h", 100.0).groups}
     assert before[group.id] == GroupState.REDUNDANT
-    bad = Reading(f"smart/{disk}", Kind.DISK, State.FAILED, 100.0, "FAILED", device=disk)
+    bad = Reading(
+        f"smart/{disk}", Kind.DISK, State.FAILED, 100.0, "FAILED", device=disk, whole_disk=True
+    )
     ev.observe("smart", Snapshot(readings=(bad,)), 100.0)
     after = ev.evaluate("dc1", "h", 100.0)
     g = next(g for g in after.groups if g.id == group.id)
@@ -103,7 +117,13 @@ def test_evaluator_smart_failure_behind_a_megaraid_controller_degrades_the_vd():
     ev = Evaluator(Policy(stale_after=60))
     ev.observe("raidctl", raid, 100.0)
     bad = Reading(
-        "smart/megaraid,34", Kind.DISK, State.FAILED, 100.0, "FAILED", device="megaraid,34"
+        "smart/megaraid,34",
+        Kind.DISK,
+        State.FAILED,
+        100.0,
+        "FAILED",
+        device="megaraid,34",
+        whole_disk=True,
     )
     ev.observe("smart", Snapshot(readings=(bad,)), 100.0)
     health = ev.evaluate("dc1", "h", 100.0)
