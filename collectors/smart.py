@@ -388,22 +388,33 @@ class SmartCollector:
             self.missing.note(e)
             return Snapshot()
         self.missing.reset()
-        readings = []
-        for target in targets:
+        return Snapshot(readings=tuple(self._drive(t, now) for t in targets))
+
+    def _drive(self, target: tuple[str, ...], now: float) -> Reading:
+        """One drive's reading. A drive whose call hangs or answers garbage is UNKNOWN alone."""
+        dev_type = target[2] if target[1:2] == ("-d",) else None
+        try:
             report = parse_report(self._json("-a", *target))
-            if report.name is None:  # an open failure names no device: keep the target's
-                dev_type = target[2] if target[1:2] == ("-d",) else None
-                report = replace(report, name=target[0], type=dev_type)
-            state, detail, self.history[report.device] = assess(
-                report, self.history.get(report.device), self.rules, now
-            )
-            readings.append(reading(report, state, detail, now))
-        return Snapshot(readings=tuple(readings))
+        except (TimeoutError, ToolError, SmartError) as e:
+            report = SmartReport(target[0], dev_type, None, None, None, None, 0)
+            return reading(report, State.UNKNOWN, f"smartctl: {e}", now)
+        if report.name is None:  # an open failure names no device: keep the target's
+            report = replace(report, name=target[0], type=dev_type)
+        state, detail, self.history[report.device] = assess(
+            report, self.history.get(report.device), self.rules, now
+        )
+        return reading(report, state, detail, now)
 
 
 def create(name: str, options: Mapping[str, Any]) -> SmartCollector:
     """A collector from its configuration options (see OPTIONS)."""
     o = {k: options.get(k, opt.default) for k, opt in OPTIONS.items()}
+    for entry in o["devices"]:
+        if not entry.strip() or not entry.split()[0].startswith("/"):
+            raise ValueError(
+                f"{name}: option 'devices': expected a device path such as /dev/sda "
+                f"(optionally followed by -d TYPE), got {entry!r}"
+            )
     return SmartCollector(
         name=name,
         path=o["path"],

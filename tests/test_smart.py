@@ -244,3 +244,26 @@ def test_real_smartctl_accepts_our_arguments_and_its_answers_parse():
     (r,) = c.collect(0.0).readings
     assert r.id == "smart/null" and r.state == State.UNKNOWN
     assert "/dev/null" in r.detail  # smartctl's own message, e.g. "Unable to detect device type"
+
+
+def test_a_hung_drive_is_unknown_alone():
+    def run(argv, timeout):
+        if argv[-1] == "/dev/sdb":
+            raise TimeoutError(f"{' '.join(argv)}: no answer within {timeout:g} s")
+        return ToolResult(
+            tuple(argv), 0, (FIXTURES / "netdata__type-sat_device-hdd-sda.json").read_text()
+        )
+
+    c = smart.create("smart", {"devices": ["/dev/sda", "/dev/sdb"], "command_timeout": 3.0})
+    c.run = run
+    by_id = {r.id: r for r in c.collect(0).readings}
+    assert by_id["smart/sda"].state == State.OK
+    assert (
+        by_id["smart/sdb"].state == State.UNKNOWN
+        and "no answer within 3 s" in by_id["smart/sdb"].detail
+    )
+
+
+def test_devices_must_be_paths():
+    with pytest.raises(ValueError, match=r"'devices'.*'sda'"):
+        smart.create("smart", {"devices": ["sda"]})
