@@ -34,6 +34,9 @@ COLLECTOR_MODULES = {
     "bond": "collectors.bond",
     "nic": "collectors.nic",
     "hwmon": "collectors.hwmon",
+    "raidctl": "collectors.raidctl",
+    "smart": "collectors.smart",
+    "zfs": "collectors.zfs",
 }
 
 

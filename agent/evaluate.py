@@ -118,6 +118,47 @@ def _reason(spec: GroupSpec, states: list[State], healthy: int) -> str:
     return f"{text}: {', '.join(lost)}" if lost else text
 
 
+_DEVICE_SEVERITY = {State.WARNING: 1, State.FAILED: 2}
+
+
+def share_device_health(
+    components: Mapping[str, ComponentHealth],
+    devices: Mapping[str, str],
+    judges: Iterable[str] = (),
+) -> dict[str, ComponentHealth]:
+    """Components on a disk take the worst WARNING or FAILED a whole-disk judge gives it.
+
+    ``devices`` maps component ids to the disk they live on (``Reading.device``);
+    ``judges`` are the components that judge a whole disk (``Reading.whole_disk``: SMART).
+    A SMART FAILED on ``sdb`` thus makes ``md/md0/sdb1`` FAILED, with both reasons, so a
+    failing drive counts against its array. Only a judge spreads (an md member kicked out
+    says nothing about a ZFS partition on the same disk); only WARNING and FAILED spread
+    (an unknown judge says nothing); a component is never made better, and an unknown or
+    absent one stays so.
+    """
+    judges = set(judges)
+    worst: dict[str, ComponentHealth] = {}
+    for cid in judges:
+        c, disk = components.get(cid), devices.get(cid)
+        if c is None or not disk or c.state not in _DEVICE_SEVERITY:
+            continue
+        if disk not in worst or _DEVICE_SEVERITY[c.state] > _DEVICE_SEVERITY[worst[disk].state]:
+            worst[disk] = c
+    out = dict(components)
+    for cid, disk in devices.items():
+        c, bad = components.get(cid), worst.get(disk)
+        if c is None or bad is None or cid in judges:
+            continue
+        if c.state.serving and (c.state == State.OK or bad.state == State.FAILED):
+            out[cid] = replace(
+                c,
+                state=bad.state,
+                since=max(c.since, bad.since),
+                detail=f"{c.detail}; {bad.id} on the same disk: {bad.detail}".lstrip("; "),
+            )
+    return out
+
+
 def host_state(groups: Iterable[GroupStatus]) -> GroupState:
     """The worst group state; a host without groups has nothing to lose: redundant."""
     return max(
@@ -215,7 +256,9 @@ class Evaluator:
                 unit=r.unit,
                 source=source,
             )
-        return out
+        devices = {cid: r.device for cid, (_, r) in self._readings.items() if r.device}
+        judges = [cid for cid, (_, r) in self._readings.items() if r.whole_disk]
+        return share_device_health(out, devices, judges)
 
     def evaluate(self, site: str, host: str, now: float, role: Role = Role.NONE) -> HostHealth:
         components = self.components(now)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -79,6 +80,32 @@ class Reading:
     detail: str = ""  # the source's own words
     value: float | None = None
     unit: str | None = None
+    # the disk this component lives on, as ``disk_of`` names it ("sdb", "nvme0", "megaraid,4")
+    device: str = ""
+    # this reading judges the whole disk (SMART): its WARNING/FAILED then applies to every
+    # component with the same ``device`` (an md member, a controller drive, a ZFS disk)
+    whole_disk: bool = False
+
+
+# kernel block device names -> the whole disk: partitions and NVMe namespaces collapse
+_DISK_NAMES = (
+    (re.compile(r"(nvme[0-9]+)n[0-9]+(?:p[0-9]+)?"), r"\1"),
+    (re.compile(r"(mmcblk[0-9]+)(?:p[0-9]+)?"), r"\1"),
+    (re.compile(r"((?:s|v|xv|h)d[a-z]+)[0-9]*"), r"\1"),
+)
+
+
+def disk_of(name: str) -> str:
+    """The whole-disk name of a block device or partition: ``/dev/sdb1`` -> ``sdb``.
+
+    NVMe namespaces and their partitions name the controller (``nvme0n1p2`` -> ``nvme0``),
+    as ``smartctl --scan`` does. Names of another form are returned without ``/dev/``.
+    """
+    base = name.removeprefix("/dev/")
+    for pattern, disk in _DISK_NAMES:
+        if pattern.fullmatch(base):
+            return pattern.sub(disk, base)
+    return base
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collectors.base import GroupKind, GroupSpec, Kind, Option, Reading, Snapshot, State
+from collectors.base import (
+    GroupKind,
+    GroupSpec,
+    Kind,
+    Option,
+    Reading,
+    Snapshot,
+    State,
+    disk_of,
+)
 
 OPTIONS: dict[str, Option] = {
     "path": Option(str, "/proc/mdstat", "The file to read: the kernel's md status file."),
@@ -579,6 +588,7 @@ def _reading(array: MdArray, member: MdMember, role: _Role, now: float) -> Readi
         detail=_detail(role, member, sync),
         value=percent,
         unit=None if percent is None else "%",
+        device=disk_of(member.dev),
     )
 
 
@@ -605,6 +615,7 @@ def _inactive_snapshot(array: MdArray, now: float) -> tuple[list[Reading], Group
             state=State.FAILED,
             observed_at=now,
             detail="array inactive" + (", faulty (F)" if m.failed else ""),
+            device=disk_of(m.dev),
         )
         for m in members
     ]

@@ -1,0 +1,1 @@
+"""Hardware RAID controllers: one parser module per vendor tool, one shared model."""
