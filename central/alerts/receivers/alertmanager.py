@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from central.alerts.config import ReceiverConfig
@@ -29,13 +30,22 @@ ALERTNAMES = {
 }
 
 
+def identity(alert: Alert) -> dict[str, str]:
+    """The labels Alertmanager identifies the alert by: what stays while it fires.
+
+    The state and flapping go into annotations: a label that changes would make
+    Alertmanager see a new alert and keep the old one firing. Empty values are left out.
+    """
+    labels = {"alertname": ALERTNAMES[alert.subject]}
+    labels.update({k: v for k, v in alert.labels.items() if v and k != "state"})
+    return labels
+
+
 def alert_payload(alert: Alert, now: float, ttl: float, external_url: str) -> dict[str, Any]:
     """One element of the POST body (the ``postableAlert`` of Alertmanager's OpenAPI)."""
-    labels = {"alertname": ALERTNAMES[alert.subject]}
-    labels.update({k: v for k, v in alert.labels.items() if v})  # empty values: left out
+    annotations = {"summary": alert.summary, "state": alert.state or "gone"}
     if alert.flapping:
-        labels["flapping"] = "true"
-    annotations = {"summary": alert.summary}
+        annotations["flapping"] = "true"
     if alert.detail:
         annotations["description"] = alert.detail
     if alert.status is Status.RESOLVED:
@@ -45,7 +55,7 @@ def alert_payload(alert: Alert, now: float, ttl: float, external_url: str) -> di
     else:
         ends = now + ttl
     out: dict[str, Any] = {
-        "labels": labels,
+        "labels": identity(alert),
         "annotations": annotations,
         "startsAt": rfc3339(alert.starts_at),
         "endsAt": rfc3339(max(ends, alert.starts_at)),
@@ -75,12 +85,16 @@ class AlertmanagerReceiver:
         self._firing: dict[AlertKey, Alert] = {}
 
     async def send(self, notification: Notification) -> None:
+        alerts = list(notification.alerts)
+        now = self.clock()
         for alert in notification.alerts:
+            previous = self._firing.pop(alert.key, None)
+            if previous is not None and identity(previous) != identity(alert):
+                # the severity changed: Alertmanager knows the old labels as another alert
+                alerts.append(replace(previous, status=Status.RESOLVED, ends_at=now))
             if alert.status is Status.FIRING and not alert.one_shot:
                 self._firing[alert.key] = alert
-            else:
-                self._firing.pop(alert.key, None)
-        await self._post(notification.alerts)
+        await self._post(alerts)
 
     async def _post(self, alerts: tuple[Alert, ...] | list[Alert]) -> None:
         if not alerts:
