@@ -82,8 +82,10 @@ class AlertEngine:
             now = self.clock()
             due = self.router.next_due(now)
             timeout = MAX_SLEEP if due is None else min(MAX_SLEEP, max(0.0, due - now))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     def flush(self) -> int:
         """Hand every due notification to the dispatcher now; how many were queued."""
