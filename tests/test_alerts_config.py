@@ -75,6 +75,7 @@ ERRORS = [
     ({"group_interval": 0}, "alerts.group_interval", "expected a number > 0"),
     ({"flap_threshold": -1}, "alerts.flap_threshold", "expected an integer >= 0"),
     ({"queue_size": 0}, "alerts.queue_size", "expected an integer >= 1"),
+    ({"flap_threshold": 0}, "alerts.flap_threshold", "expected an integer >= 1"),
     ({"grup_by": ["host"]}, "alerts.grup_by", "unknown key; expected one of: default_receivers"),
     ({"group_by": ["hostname"]}, "alerts.group_by", "unknown label 'hostname'"),
     (

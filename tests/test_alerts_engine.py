@@ -81,6 +81,9 @@ def test_silence_through_the_engine_then_expire() -> None:
         assert [(x.id, x.created_by, x.matchers) for x in engine.silences()] == [
             (s.id, "alice", {"host": ("web-*",)})
         ]
+        [listed_silence] = engine.silences_json()
+        assert listed_silence["matchers"] == {"host": ["web-*"]} and listed_silence["active"]
+        assert listed_silence["kind"] == "silence" and listed_silence["comment"] == "PSU swap"
         engine.expire_silence(s.id)
         assert engine.silences() == [] and engine.silences(include_expired=True)[0].id == s.id
         await step(engine, clock, 1)
@@ -166,3 +169,33 @@ def test_send_resolved_false_keeps_resolutions_back() -> None:
 
     got = asyncio.run(main())
     assert [hosts(n) for n in got] == [["web-01=firing"]]
+
+
+def test_a_receiver_that_raises_unexpectedly_is_counted_and_the_others_go_on() -> None:
+    class Broken(Inbox):
+        name = "broken"
+
+        async def send(self, n: Notification) -> None:
+            raise KeyError("bug")
+
+    config = AlertsConfig(
+        routes=(Route({}, ("broken", "ops"), False, ("host",), 0.0, 60.0, 3600.0),),
+        retry_attempts=2,
+        retry_initial=0.01,
+    )
+
+    async def main() -> tuple[AlertEngine, Inbox]:
+        clock, inbox = Clock(), Inbox()
+        engine = AlertEngine(config, clock, receivers={"broken": Broken(), "ops": inbox})
+        task = asyncio.create_task(engine.run())
+        engine.on_transition(record(clock, "web-01", "failed"))
+        await step(engine, clock, 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return engine, inbox
+
+    engine, inbox = asyncio.run(main())
+    assert len(inbox.got) == 1
+    broken = engine.stats()["receivers"]["broken"]
+    assert (broken["failed"], broken["retries"], broken["last_error"]) == (1, 1, "KeyError: 'bug'")

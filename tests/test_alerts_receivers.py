@@ -551,3 +551,29 @@ def test_email_refuses_a_server_without_starttls(tmp_path: Path) -> None:
         controller.stop()
     assert not inbox.messages
     assert engine.stats()["receivers"]["mail"]["last_error"] == "the server does not offer STARTTLS"
+
+
+def test_alertmanager_escalation_replaces_the_alert_and_firing_alerts_are_reposted(
+    tmp_path: Path,
+) -> None:
+    with alertmanager() as am:
+        receivers = {"am": {"type": "alertmanager", "url": am, "resend_interval": 0.5}}
+        engine = AlertEngine(config(tmp_path, receivers))
+
+        def power() -> list[dict]:
+            return [a for a in alertmanager_alerts(am) if a["labels"].get("group") == "power"]
+
+        async def body(engine: AlertEngine) -> None:
+            engine.on_transition(group("web-01", "degraded"))
+            [first] = await until(power)
+            assert first["labels"]["severity"] == "warning"
+            # re-posted while firing: Alertmanager's endsAt keeps moving ahead
+            await until(lambda: power() and power()[0]["endsAt"] > first["endsAt"])
+            engine.on_transition(group("web-01", "failed"))
+            # the warning (old labels) is resolved in the same post; only the critical is left
+            [now] = await until(
+                lambda: [a["labels"]["severity"] for a in power()] == ["critical"] and power()
+            )
+            assert now["annotations"]["state"] == "failed"
+
+        run_engine(engine, body)

@@ -182,7 +182,7 @@ def parse(section: Mapping[str, Any], file: str | os.PathLike[str]) -> AlertsCon
     v = _complete(path, "alerts", top, TOP)
     for key in ("group_interval", "repeat_interval", "flap_window", "timeout", "retry_max"):
         _positive(path, f"alerts.{key}", v[key])
-    for key in ("queue_size", "retry_attempts"):
+    for key in ("queue_size", "retry_attempts", "flap_threshold"):
         if v[key] < 1:
             raise ConfigError(path, f"alerts.{key}", f"expected an integer >= 1, got {v[key]}")
     _labels(path, "alerts.group_by", v["group_by"])

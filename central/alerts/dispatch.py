@@ -102,31 +102,35 @@ class Dispatcher:
         for attempt in range(1, self.attempts + 1):
             try:
                 await receiver.send(n)
-            except (DeliveryError, OSError, ValueError) as e:
-                stats.last_error = str(e)
-                if attempt == self.attempts:
-                    stats.failed += 1
-                    log.error(
-                        "receiver %s: giving up after %d attempts: %s (%s)",
-                        receiver.name,
-                        attempt,
-                        e,
-                        n.title,
-                    )
-                    return
-                delay = backoff(attempt, self.initial, self.maximum)
-                stats.retries += 1
-                log.warning(
-                    "receiver %s: attempt %d failed: %s; retrying in %.3g s",
-                    receiver.name,
-                    attempt,
-                    e,
-                    delay,
-                )
-                await self.sleep(delay)
+            except DeliveryError as e:
+                error = str(e)
+            except Exception as e:  # a receiver's bug must not stop the others
+                error = f"{type(e).__name__}: {e}"
+                log.exception("receiver %s: unexpected error", receiver.name)
             else:
                 stats.sent += 1
                 return
+            stats.last_error = error
+            if attempt == self.attempts:
+                stats.failed += 1
+                log.error(
+                    "receiver %s: giving up after %d attempts: %s (%s)",
+                    receiver.name,
+                    attempt,
+                    error,
+                    n.title,
+                )
+                return
+            delay = backoff(attempt, self.initial, self.maximum)
+            stats.retries += 1
+            log.warning(
+                "receiver %s: attempt %d failed: %s; retrying in %.3g s",
+                receiver.name,
+                attempt,
+                error,
+                delay,
+            )
+            await self.sleep(delay)
 
     async def drain(self) -> None:
         """Wait until every queued notification was delivered or given up."""

@@ -122,6 +122,22 @@ class AlertEngine:
             for a in self.alerts()
         ]
 
+    def silences_json(self, include_expired: bool = False) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [
+            {
+                "id": s.id,
+                "kind": s.kind.value,
+                "matchers": {k: list(v) for k, v in s.matchers.items()},
+                "startsAt": rfc3339(s.starts_at),
+                "endsAt": rfc3339(s.ends_at),
+                "active": s.active(now),
+                "createdBy": s.created_by,
+                "comment": s.comment,
+            }
+            for s in self.silences(include_expired)
+        ]
+
     def silences(self, include_expired: bool = False) -> list[Silence]:
         """Silences and maintenance windows not yet over (or all that are still kept)."""
         return self.router.silences(self.clock(), include_expired)

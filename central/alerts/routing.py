@@ -191,7 +191,7 @@ class Router:
                 tracked.routes = set()  # fires anew: routed anew
             tracked.routes |= set(self._routes(alert.labels))
         tracked.published = alert
-        if not tracked.routes:
+        if not tracked.routes and alert.status is Status.FIRING:
             self.unrouted += 1
         for route in tracked.routes:
             group = self._group(route, alert.labels, now)
@@ -364,7 +364,7 @@ class Router:
 
     def stats(self) -> dict[str, int]:
         return {
-            "alerts": len(self._tracked),
+            "alerts": len(self.alerts()),
             "groups": len(self._groups),
             "silences": len(self._silences),
             "unrouted": self.unrouted,
