@@ -398,8 +398,12 @@ def test_next_due_tracks_group_wait_interval_and_silences() -> None:
     router.observe(record((0, "g", "web-01", "power", "degraded")), 0)
     assert router.next_due(0) == 10
     router.flush(10)
-    assert router.next_due(10) == 70  # min(group_interval, repeat_interval) after the send
+    assert router.next_due(10) == router.due_at == 3610  # unchanged: repeat_interval
+    router.observe(record((15, "g", "web-01", "power", "failed")), 15)
+    assert router.next_due(15) == router.due_at == 70  # changed: group_interval
+    assert router.flush(69) == []
     router.add_silence({"host": ("x",)}, 20, 30)
+    assert router.due_at == float("-inf")  # a silence forces the next flush to look
     assert router.next_due(11) == 20
 
 

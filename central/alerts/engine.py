@@ -79,9 +79,7 @@ class AlertEngine:
         while True:
             self._wake.clear()
             self.flush()
-            now = self.clock()
-            due = self.router.next_due(now)
-            timeout = MAX_SLEEP if due is None else min(MAX_SLEEP, max(0.0, due - now))
+            timeout = min(MAX_SLEEP, max(0.0, self.router.due_at - self.clock()))
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):

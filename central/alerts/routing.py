@@ -32,6 +32,7 @@ The rules, in Alertmanager's terms where it has them:
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -75,6 +76,7 @@ class _Group:
     notified_firing: set[AlertKey] = field(default_factory=set)  # told it fires
     last_sent: float | None = None
     last_signature: frozenset[tuple[object, ...]] = frozenset()
+    changed: bool = True  # an alert was added or updated since the last send
 
     @property
     def key(self) -> str:
@@ -90,6 +92,8 @@ class Router:
         self._silences: dict[str, Silence] = {s.id: s for s in config.maintenance}
         self._silences.update({s.id: s for s in silences})
         self.unrouted = 0  # alerts that matched no route and there are no default receivers
+        # flush() before this time has nothing to do: a record or a silence brings it forward
+        self._due_at = -math.inf
 
     # ---- input -------------------------------------------------------------------------
 
@@ -196,6 +200,12 @@ class Router:
         for route in tracked.routes:
             group = self._group(route, alert.labels, now)
             group.alerts[alert.key] = alert
+            group.changed = True
+            r = self._route(route)
+            wait = r.group_wait if group.last_sent is None else r.group_interval
+            self._due_at = min(self._due_at, (group.last_sent or group.created_at) + wait)
+        if alert.flapping:
+            self._due_at = min(self._due_at, tracked.last_change_at + self.config.flap_quiet)
         if alert.one_shot:
             del self._tracked[alert.key]  # the group keeps it until it is sent
 
@@ -238,6 +248,7 @@ class Router:
             id or str(uuid.uuid4()), kind, dict(matchers), starts_at, ends_at, created_by, comment
         )
         self._silences[silence.id] = silence
+        self._due_at = -math.inf
         return silence
 
     def expire_silence(self, silence_id: str, now: float) -> Silence:
@@ -246,6 +257,7 @@ class Router:
         if silence.ends_at > now:
             silence = replace(silence, ends_at=max(now, silence.starts_at))
             self._silences[silence_id] = silence
+            self._due_at = -math.inf
         return silence
 
     def silences(self, now: float, include_expired: bool = False) -> list[Silence]:
@@ -268,7 +280,12 @@ class Router:
         return sorted((a for a in active if a.status is Status.FIRING), key=lambda a: a.key)
 
     def flush(self, now: float) -> list[Notification]:
-        """End quiet flapping periods, then return every notification due at ``now``."""
+        """End quiet flapping periods, then return every notification due at ``now``.
+
+        Cheap when nothing is due (one comparison), so it may be called after every record.
+        """
+        if now < self._due_at:
+            return []
         for tracked in list(self._tracked.values()):
             if (
                 tracked.published.flapping
@@ -292,6 +309,8 @@ class Router:
                 )
             if not group.alerts:
                 del self._groups[gkey]
+        due = self.next_due(now)
+        self._due_at = math.inf if due is None else due
         return out
 
     def _visible(self, group: _Group, now: float) -> list[Alert]:
@@ -309,6 +328,7 @@ class Router:
         visible = self._visible(group, now)
         signature = frozenset(a.signature for a in visible)
         changed = signature != group.last_signature and bool(visible)
+        group.changed = changed
         route = self._route(group.route)
         if group.last_sent is None:
             due = changed and now >= group.created_at + route.group_wait
@@ -327,6 +347,7 @@ class Router:
             visible = [a for a in visible if not a.one_shot]
         group.last_sent = now
         group.last_signature = signature
+        group.changed = False
         for alert in visible:
             if alert.status is Status.FIRING and not alert.one_shot:
                 group.notified_firing.add(alert.key)
@@ -346,18 +367,27 @@ class Router:
             ):
                 del group.alerts[key]
 
+    @property
+    def due_at(self) -> float:
+        """When ``flush`` next has something to do (-inf: now; inf: nothing pending)."""
+        return self._due_at
+
     def next_due(self, now: float) -> float | None:
         """The earliest time ``flush`` may have something to do (None: nothing pending)."""
         times: list[float] = []
         for tracked in self._tracked.values():
             if tracked.published.flapping:
                 times.append(tracked.last_change_at + self.config.flap_quiet)
+            elif tracked.published.status is Status.RESOLVED:  # forgotten then
+                times.append(tracked.last_change_at + self.config.flap_window + 1)
         for group in self._groups.values():
             route = self._route(group.route)
             if group.last_sent is None:
                 times.append(group.created_at + route.group_wait)
+            elif group.changed:
+                times.append(group.last_sent + route.group_interval)
             else:
-                times.append(group.last_sent + min(route.group_interval, route.repeat_interval))
+                times.append(group.last_sent + route.repeat_interval)
         for silence in self._silences.values():
             times.extend(t for t in (silence.starts_at, silence.ends_at) if t > now)
         return min(times, default=None)
