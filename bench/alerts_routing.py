@@ -56,35 +56,58 @@ def records(hosts: int, to: str, ts: float) -> list[Transition]:
     return out
 
 
+def memory(hosts: int) -> float:
+    """Bytes the router holds per firing alert (a separate pass: tracemalloc slows it)."""
+    router = Router(CONFIG)
+    down = records(hosts, "degraded", 0.0)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for r in down:
+        router.observe(r, 0.0)
+    held = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return held / len(down)
+
+
 def run(hosts: int) -> dict[str, float]:
     router = Router(CONFIG)
     down, up = records(hosts, "degraded", 0.0), records(hosts, "redundant", 100.0)
     gc.collect()
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
     t0 = time.perf_counter()
     for r in down:
         router.observe(r, 0.0)
     t1 = time.perf_counter()
-    held = tracemalloc.get_traced_memory()[0] - base
-    tracemalloc.stop()
-    t2 = time.perf_counter()
     fired = router.flush(30.0)
-    t3 = time.perf_counter()
+    t2 = time.perf_counter()
+    # one group escalates: only its new (pager) group is due, at 31 + group_wait
+    router.observe(
+        Transition(Subject.GROUP, "dc1", "web-00001", "power", "power", None, "failed", 31.0), 31.0
+    )
+    s0 = time.perf_counter()
+    idle = router.flush(50.0)  # nothing due: one comparison
+    s1 = time.perf_counter()
+    one = router.flush(61.0)
+    s2 = time.perf_counter()
+    assert idle == [] and len(one) >= 1
+    t2 = time.perf_counter()
     for r in up:
-        router.observe(r, 100.0)
+        router.observe(r, 400.0)
+    t3 = time.perf_counter()
+    resolved = router.flush(800.0)
     t4 = time.perf_counter()
-    resolved = router.flush(400.0)
-    t5 = time.perf_counter()
     return {
         "records": len(down),
         "observe_down": len(down) / (t1 - t0),
-        "observe_up": len(up) / (t4 - t3),
-        "flush_fire_s": t3 - t2,
-        "flush_resolve_s": t5 - t4,
+        "observe_up": len(up) / (t3 - t2),
+        "flush_fire_s": t2 - t1,
+        "flush_idle_s": s1 - s0,
+        "flush_one_s": s2 - s1,
+        "notifications_one": len(one),
+        "flush_resolve_s": t4 - t3,
         "notifications_fire": len(fired),
         "notifications_resolve": len(resolved),
-        "mb_per_1000_alerts": held / 1e6 / (len(down) / 1000),
+        "mb_per_1000_alerts": memory(hosts) * 1000 / 1e6,
     }
 
 
@@ -108,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         f"| records in (recover, resolutions) | {r['observe_up']:,.0f} records/s |",
         f"| flush of the firing groups | {r['flush_fire_s'] * 1000:.0f} ms, "
         f"{r['notifications_fire']} notifications |",
+        f"| flush with nothing due | {r['flush_idle_s'] * 1e6:.0f} µs |",
+        f"| flush with one group due (of {r['notifications_fire']}) | "
+        f"{r['flush_one_s'] * 1000:.1f} ms, {r['notifications_one']} notification(s) |",
         f"| flush of the resolutions | {r['flush_resolve_s'] * 1000:.0f} ms, "
         f"{r['notifications_resolve']} notifications |",
         f"| router memory per 1 000 firing alerts | {r['mb_per_1000_alerts']:.2f} MB (tracemalloc) |",

@@ -77,6 +77,7 @@ class _Group:
     last_sent: float | None = None
     last_signature: frozenset[tuple[object, ...]] = frozenset()
     changed: bool = True  # an alert was added or updated since the last send
+    next_at: float = -math.inf  # when _due may next have something to send
 
     @property
     def key(self) -> str:
@@ -94,6 +95,8 @@ class Router:
         self.unrouted = 0  # alerts that matched no route and there are no default receivers
         # flush() before this time has nothing to do: a record or a silence brings it forward
         self._due_at = -math.inf
+        self._silence_due = -math.inf  # at a silence boundary every group is looked at
+        self._watch: set[AlertKey] = set()  # tracked alerts that are flapping or resolved
 
     # ---- input -------------------------------------------------------------------------
 
@@ -195,15 +198,18 @@ class Router:
                 tracked.routes = set()  # fires anew: routed anew
             tracked.routes |= set(self._routes(alert.labels))
         tracked.published = alert
+        if alert.flapping or alert.status is Status.RESOLVED:
+            self._watch.add(alert.key)  # flap_quiet or flap memory runs out: flush looks
+        else:
+            self._watch.discard(alert.key)
         if not tracked.routes and alert.status is Status.FIRING:
             self.unrouted += 1
         for route in tracked.routes:
             group = self._group(route, alert.labels, now)
             group.alerts[alert.key] = alert
             group.changed = True
-            r = self._route(route)
-            wait = r.group_wait if group.last_sent is None else r.group_interval
-            self._due_at = min(self._due_at, (group.last_sent or group.created_at) + wait)
+            self._schedule(group)
+            self._due_at = min(self._due_at, group.next_at)
         if alert.flapping:
             self._due_at = min(self._due_at, tracked.last_change_at + self.config.flap_quiet)
         if alert.one_shot:
@@ -248,7 +254,7 @@ class Router:
             id or str(uuid.uuid4()), kind, dict(matchers), starts_at, ends_at, created_by, comment
         )
         self._silences[silence.id] = silence
-        self._due_at = -math.inf
+        self._due_at = self._silence_due = -math.inf
         return silence
 
     def expire_silence(self, silence_id: str, now: float) -> Silence:
@@ -257,7 +263,7 @@ class Router:
         if silence.ends_at > now:
             silence = replace(silence, ends_at=max(now, silence.starts_at))
             self._silences[silence_id] = silence
-            self._due_at = -math.inf
+            self._due_at = self._silence_due = -math.inf
         return silence
 
     def silences(self, now: float, include_expired: bool = False) -> list[Silence]:
@@ -286,7 +292,8 @@ class Router:
         """
         if now < self._due_at:
             return []
-        for tracked in list(self._tracked.values()):
+        for key in list(self._watch):
+            tracked = self._tracked[key]
             if (
                 tracked.published.flapping
                 and now - tracked.last_change_at >= self.config.flap_quiet
@@ -297,9 +304,13 @@ class Router:
                 tracked.published.status is Status.RESOLVED
                 and now - tracked.last_change_at > self.config.flap_window
             ):
-                del self._tracked[tracked.published.key]  # resolved and past flap memory
+                del self._tracked[key]  # resolved and past flap memory
+                self._watch.discard(key)
         out: list[Notification] = []
+        every = now >= self._silence_due  # a silence began, ended or changed: look at all
         for gkey, group in list(self._groups.items()):
+            if not every and group.next_at > now:
+                continue
             alerts, repeat = self._due(group, now)
             if alerts is not None:
                 route = self._route(group.route)
@@ -309,6 +320,8 @@ class Router:
                 )
             if not group.alerts:
                 del self._groups[gkey]
+        boundaries = [t for s in self._silences.values() for t in (s.starts_at, s.ends_at)]
+        self._silence_due = min((t for t in boundaries if t > now), default=math.inf)
         due = self.next_due(now)
         self._due_at = math.inf if due is None else due
         return out
@@ -341,6 +354,7 @@ class Router:
             group.last_signature = frozenset()
         if not visible or not due:
             self._drop_invisible(group, now)
+            self._schedule(group)
             return None, False
         repeat = not changed
         if repeat:
@@ -355,7 +369,22 @@ class Router:
                 group.notified_firing.discard(alert.key)
                 group.alerts.pop(alert.key, None)  # resolution and events: sent, done
         self._drop_invisible(group, now)
+        self._schedule(group)
         return tuple(sorted(visible, key=lambda a: a.key)), repeat
+
+    def _schedule(self, group: _Group) -> None:
+        """Set when the group next needs a look (silence boundaries aside)."""
+        route = self._route(group.route)
+        if not group.alerts:
+            group.next_at = math.inf
+        elif group.last_sent is None:
+            group.next_at = group.created_at + route.group_wait
+        elif group.changed:
+            group.next_at = group.last_sent + route.group_interval
+        elif any(a.status is Status.FIRING and not a.one_shot for a in group.alerts.values()):
+            group.next_at = group.last_sent + route.repeat_interval
+        else:
+            group.next_at = math.inf  # resolved, held back by a silence: its end wakes it
 
     def _drop_invisible(self, group: _Group, now: float) -> None:
         """Forget resolved alerts whose firing was never sent and that no silence holds back."""
@@ -375,19 +404,12 @@ class Router:
     def next_due(self, now: float) -> float | None:
         """The earliest time ``flush`` may have something to do (None: nothing pending)."""
         times: list[float] = []
-        for tracked in self._tracked.values():
+        for tracked in (self._tracked[key] for key in self._watch):
             if tracked.published.flapping:
                 times.append(tracked.last_change_at + self.config.flap_quiet)
             elif tracked.published.status is Status.RESOLVED:  # forgotten then
                 times.append(tracked.last_change_at + self.config.flap_window + 1)
-        for group in self._groups.values():
-            route = self._route(group.route)
-            if group.last_sent is None:
-                times.append(group.created_at + route.group_wait)
-            elif group.changed:
-                times.append(group.last_sent + route.group_interval)
-            else:
-                times.append(group.last_sent + route.repeat_interval)
+        times.extend(group.next_at for group in self._groups.values())
         for silence in self._silences.values():
             times.extend(t for t in (silence.starts_at, silence.ends_at) if t > now)
         return min(times, default=None)
