@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -37,7 +38,12 @@ class Request:
 class Recorder:
     """An HTTP server that records every POST and answers with scripted status codes."""
 
-    def __init__(self, statuses: list[int] | None = None, default: int = 200) -> None:
+    def __init__(
+        self,
+        statuses: list[int] | None = None,
+        default: int = 200,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.requests: list[Request] = []
         self.statuses = list(statuses or [])
         self.default = default
@@ -62,11 +68,15 @@ class Recorder:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def wait(self, count: int, timeout: float = 20) -> list[Request]:
         with self.cond:

@@ -577,3 +577,40 @@ def test_alertmanager_escalation_replaces_the_alert_and_firing_alerts_are_repost
             assert now["annotations"]["state"] == "failed"
 
         run_engine(engine, body)
+
+
+def test_webhook_over_https_verifies_the_server(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    with Recorder(tls=server_ctx) as hook:
+        assert hook.url.startswith("https://")
+        secret = secret_file(tmp_path, "s", SECRET)
+        receivers = {
+            "good": {
+                "type": "webhook",
+                "url": hook.url,
+                "secret_file": secret,
+                "ca_file": str(ca_file),
+            },
+            "bad": {
+                "type": "webhook",
+                "url": hook.url,
+                "secret_file": secret,
+                "ca_file": str(other_ca),
+            },
+        }
+        engine = AlertEngine(config(tmp_path, receivers, retry_attempts=1))
+
+        async def body(engine: AlertEngine) -> None:
+            engine.on_transition(group("web-01", "failed"))
+            await until(lambda: engine.stats()["receivers"]["good"]["sent"] == 1)
+            await until(lambda: engine.stats()["receivers"]["bad"]["failed"] == 1)
+
+        run_engine(engine, body)
+        assert len(hook.requests) == 1
+        assert "CERTIFICATE_VERIFY_FAILED" in engine.stats()["receivers"]["bad"]["last_error"]

@@ -7,6 +7,7 @@ notifications expected at that moment, written as ``receiver: host/group=status`
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import pytest
@@ -427,3 +428,68 @@ def test_severity_is_derived_from_the_state() -> None:
     for (subject, state), want in sev.items():
         t = Transition(subject, "dc1", "h", "g", "power", None, state, 0.0)
         assert t.severity.value == want, (subject, state)
+
+
+# ---- invariants over random sequences -----------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+STATES = ["redundant", "degraded", "failed", "unknown", None]
+steps_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["web-01", "db-01"]),
+        st.sampled_from(["power", "md/md0", "host"]),
+        st.sampled_from(STATES),
+        st.floats(min_value=0, max_value=90),  # seconds until the next record
+    ),
+    max_size=40,
+)
+INVARIANT_CONFIG = replace(
+    BASE,
+    routes=(
+        route(["pager"], severity="critical", cont=True),
+        route(["dba"], host="db-*", kind="raid"),
+        route(["chat"], severity=["warning", "critical"]),
+    ),
+    default_receivers=("catchall",),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps_strategy)
+def test_every_fired_notification_is_resolved_once_all_is_well(steps) -> None:
+    router = Router(INVARIANT_CONFIG)
+    sent: dict[tuple[str, str], list[str]] = {}
+    t = 0.0
+
+    def flush() -> None:
+        for n in router.flush(t):
+            for a in n.alerts:
+                sent.setdefault((n.receiver, str(a.key)), []).append(a.status.value)
+
+    def feed(host: str, group: str, state: str | None) -> None:
+        if group == "host":
+            to = {"failed": "offline", "degraded": "offline"}.get(state or "", "online")
+            router.observe(Transition(Subject.HOST, "dc1", host, "", "", None, to, t), t)
+        else:
+            rec = Transition(Subject.GROUP, "dc1", host, group, KINDS[group], None, state, t)
+            router.observe(rec, t)
+
+    for host, group, state, wait in steps:
+        feed(host, group, state)
+        t += wait
+        flush()
+    for host in ("web-01", "db-01"):  # everything heals
+        for group in ("power", "md/md0", "host"):
+            feed(host, group, "redundant")
+    for _ in range(4):  # past flap_quiet, group_interval and flap memory
+        t += 200
+        flush()
+
+    assert router.alerts() == []
+    for (receiver, key), statuses in sent.items():
+        assert statuses[0] == "firing", (receiver, key, statuses)
+        assert statuses[-1] == "resolved", (receiver, key, statuses)
+        pairs = itertools.pairwise(statuses)
+        assert all(not (a == b == "resolved") for a, b in pairs), (receiver, key, statuses)
