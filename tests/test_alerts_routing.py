@@ -439,7 +439,7 @@ STATES = ["redundant", "degraded", "failed", "unknown", None]
 steps_strategy = st.lists(
     st.tuples(
         st.sampled_from(["web-01", "db-01"]),
-        st.sampled_from(["power", "md/md0", "host"]),
+        st.sampled_from(["power", "md/md0", "host", "silence"]),
         st.sampled_from(STATES),
         st.floats(min_value=0, max_value=90),  # seconds until the next record
     ),
@@ -469,6 +469,10 @@ def test_every_fired_notification_is_resolved_once_all_is_well(steps) -> None:
                 sent.setdefault((n.receiver, str(a.key)), []).append(a.status.value)
 
     def feed(host: str, group: str, state: str | None) -> None:
+        if group == "silence":  # silence the host for a while (how long: from the state)
+            length = 30.0 * (STATES.index(state) + 1)
+            router.add_silence({"host": (host,)}, t, t + length)
+            return
         if group == "host":
             to = {"failed": "offline", "degraded": "offline"}.get(state or "", "online")
             router.observe(Transition(Subject.HOST, "dc1", host, "", "", None, to, t), t)
@@ -483,7 +487,7 @@ def test_every_fired_notification_is_resolved_once_all_is_well(steps) -> None:
     for host in ("web-01", "db-01"):  # everything heals
         for group in ("power", "md/md0", "host"):
             feed(host, group, "redundant")
-    for _ in range(4):  # past flap_quiet, group_interval and flap memory
+    for _ in range(4):  # past silences, flap_quiet, group_interval and flap memory
         t += 200
         flush()
 
