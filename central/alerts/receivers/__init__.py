@@ -8,10 +8,9 @@ formats. ``build(config)`` makes one receiver per ``[alerts.receivers.NAME]``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Protocol
 
-from central.alerts.config import AlertsConfig, ReceiverConfig
+from central.alerts.config import AlertsConfig
 from central.alerts.model import Notification
 
 
@@ -36,7 +35,3 @@ def build(config: AlertsConfig) -> dict[str, Receiver]:
         name: modules[rc.type].create(rc, config.external_url)
         for name, rc in config.receivers.items()
     }
-
-
-def receiver_types(receivers: Mapping[str, ReceiverConfig]) -> dict[str, str]:
-    return {name: rc.type for name, rc in receivers.items()}
