@@ -51,7 +51,7 @@ CENTRAL_OPTIONS: dict[str, Option] = {
     "database": Option(
         str,
         "/var/lib/hotspare/central.db",
-        "History: a SQLite file (path or sqlite:///path), or postgresql://USER@HOST[:PORT]/DB.",
+        "History: a SQLite file (a path, or sqlite:////abs/path), or postgresql://USER@HOST[:PORT]/DB.",
     ),
     "database_password_file": Option(
         str,
@@ -319,7 +319,7 @@ def _complete(
 
 def _host_port(file: Path, key: str, value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port
         raise ConfigError(file, key, f"expected HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
 

@@ -89,7 +89,9 @@ def describe_url(url: str) -> str:
 
 
 def sqlite_path(url: str) -> str:
-    return url[len("sqlite://") :] if url.startswith("sqlite://") else url
+    """``sqlite:////abs/path`` -> ``/abs/path``, ``sqlite:///rel.db`` -> ``rel.db``; a plain path
+    stays as it is."""
+    return url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
 
 
 class History:
