@@ -7,6 +7,7 @@ Authentication is ``trust`` on 127.0.0.1 only: the cluster lives for one test se
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -87,8 +88,6 @@ class LocalPostgres:
 
     def stop(self) -> None:
         if self.data.exists():
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-            except RuntimeError:
-                pass
         shutil.rmtree(self.dir, ignore_errors=True)
