@@ -293,6 +293,24 @@ class History:
                 out.append(item)
         return out
 
+    def hosts(
+        self, site: str = "", limit: int = 100, offset: int = 0
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """Hosts with a recorded history (a page of them, by site and name) and how many."""
+        where, params = (
+            (["scope = 'host'", "site = ?"], [site]) if site else (["scope = 'host'"], [])
+        )
+        total = self._rows(
+            f"SELECT COUNT(*) FROM (SELECT DISTINCT site, host FROM transitions {_where(where)}) x",
+            params,
+        )[0][0]
+        rows = self._rows(
+            f"SELECT DISTINCT site, host FROM transitions {_where(where)}"
+            " ORDER BY site, host LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return int(total), [(r[0], r[1]) for r in rows]
+
     def transitions(
         self,
         site: str = "",

@@ -269,11 +269,9 @@ class Api:
                 {"site": site, "host": host, **result.as_dict(), "groups": groups}
             )
         limit, offset = _paging(q)
-        hosts = sorted(
-            (k for k in self.fleet.hosts if not q.get("site") or k[0] == q["site"]),
-        )
+        total, page = self.history.hosts(q.get("site", ""), limit, offset)
         rows = []
-        for site, host in hosts[offset : offset + limit]:
+        for site, host in page:
             tl = self._timeline(site, host, "host", host, start, end)
             d = av.evaluate(tl, start, end, target, _spans(windows, site, host, "")).as_dict()
             del d["segments"]
@@ -283,7 +281,7 @@ class Api:
                 "start": start,
                 "end": end,
                 "target_pct": target,
-                "total": len(hosts),
+                "total": total,
                 "offset": offset,
                 "limit": limit,
                 "hosts": rows,
