@@ -12,7 +12,7 @@ import pytest
 from agent import wire
 from central.openapi import document
 from central.state import Transition
-from tests.central_peer import CentralThread, SimAgent, get, psu_pair, send, wait_for, write_config
+from tests.central_peer import CentralThread, SimAgent, get, psu_pair, send, write_config
 
 TOKEN = "s3cret-token-for-tests"
 
