@@ -59,7 +59,7 @@ def test_a_group_turning_degraded_turns_red_without_reload(broker, run_agent, tm
     ).start()
     try:
         wait_for(
-            lambda: (h := get(f"{c.url}/api/hosts/dc1/web-01")[1]).get("groups"),
+            lambda: get(f"{c.url}/api/hosts/dc1/web-01")[1].get("groups"),
             timeout=30,
             what=f"the real agent's groups; agent log:\n{agent.output()}",
         )
