@@ -38,7 +38,7 @@ def test_demo_with_dashboard_serves_the_demo_host_and_cleans_up():
         assert {g["id"] for g in host["groups"]} == {"md/md0", "md/md1"}
         with urllib.request.urlopen(url, timeout=5) as r:
             assert b"/static/app.js" in r.read()
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         tmp = first.split("agent log ")[1].split("/agent.log")[0]
         assert not Path(tmp).exists()
