@@ -61,6 +61,7 @@ class Central:
             clock,
         )
         self.source: MqttSource | None = None
+        self._sent: dict[tuple[str, str], tuple] = {}  # what the browsers last got per host
         self.port: int | None = None  # the bound port, once listening
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
@@ -116,10 +117,23 @@ class Central:
         self.history.commit()
         changed, self.ingest.changed_hosts = self.ingest.changed_hosts, set()
         recent, self.ingest.recent = self.ingest.recent, []
-        if changed:
-            self.hub.send(
-                "hosts",
-                [self.fleet.hosts[k].summary() for k in sorted(changed) if k in self.fleet.hosts],
+        summaries = []
+        for key in sorted(changed):
+            host = self.fleet.hosts.get(key)
+            if host is None:
+                continue
+            summary = host.summary()
+            # a heartbeat changes only last_heard: not worth a message to every browser
+            seen = (
+                summary["state"],
+                summary["online"],
+                summary["role"],
+                tuple(summary["groups"].items()),
             )
+            if self._sent.get(key) != seen:
+                self._sent[key] = seen
+                summaries.append(summary)
+        if summaries:
+            self.hub.send("hosts", summaries)
         for r in recent:
             self.hub.send("transition", r.as_dict())
