@@ -15,6 +15,7 @@ for a task of its own); one that raises is logged and the others still run.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl
 import time
@@ -155,6 +156,7 @@ class MqttSource:
     """
 
     REBUILD_QUIET = 2.0
+    BATCH = 2000  # messages per turn of the event loop
 
     def __init__(
         self,
@@ -168,6 +170,8 @@ class MqttSource:
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.rebuilding = False  # the plain subscription of a shared-group source is on
+        self._inbox: collections.deque[tuple[str, bytes, bool]] = collections.deque()
+        self._scheduled = False
         self._rebuild_timer: asyncio.TimerHandle | None = None
         s = settings
         client = mqtt.Client(
@@ -259,4 +263,21 @@ class MqttSource:
         self.loop.call_soon_threadsafe(self.subscribed.set)
 
     def _message(self, client, userdata, msg) -> None:
-        self.loop.call_soon_threadsafe(self._deliver, msg.topic, msg.payload, bool(msg.retain))
+        # hand over in batches: one loop wake-up for whatever arrived meanwhile
+        self._inbox.append((msg.topic, msg.payload, bool(msg.retain)))
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon_threadsafe(self._drain)
+
+    # loop side
+    def _drain(self) -> None:
+        self._scheduled = False  # an append from now on schedules another drain
+        for _ in range(self.BATCH):
+            try:
+                topic, payload, retained = self._inbox.popleft()
+            except IndexError:
+                return
+            self._deliver(topic, payload, retained)
+        if self._inbox and not self._scheduled:  # let HTTP and timers run, then go on
+            self._scheduled = True
+            self.loop.call_soon(self._drain)
