@@ -87,6 +87,7 @@ def test_a_group_turning_degraded_turns_red_without_reload(broker, run_agent, tm
         assert page.evaluate("window.__noReload") == 42
         host_cell = page.locator('tr[data-host="dc1/web-01"] td.host')
         assert host_cell.get_attribute("data-state") == "degraded"
+        page.wait_for_selector('#counts [data-count="degraded"]')  # the counts follow too
         page.screenshot(path=str(ARTIFACTS / "central-fleet-degraded.png"), full_page=True)
 
         # a simulated agent dies: its host turns offline live too

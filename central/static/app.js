@@ -44,7 +44,7 @@ async function fleetView(q) {
   const data = await api("/api/fleet?" + qs);
   const sites = data.sites.map((s) => `<option ${s === q.get("site") ? "selected" : ""}>${esc(s)}</option>`).join("");
   const states = STATES.map((s) => `<option ${s === q.get("state") ? "selected" : ""}>${s}</option>`).join("");
-  const counts = Object.entries(data.counts).map(([s, n]) => `<span class="chip ${cellClass(s === "none" ? null : s)}">${esc(s)} ${n}</span>`).join("");
+  const counts = countsHtml(data.counts);
   const head = data.groups.map((g) => `<th>${esc(g)}</th>`).join("");
   const rows = data.hosts.map((h) => rowHtml(h, data.groups)).join("");
   view.innerHTML = `
@@ -55,7 +55,7 @@ async function fleetView(q) {
       <label>host <input name="q" value="${esc(q.get("q") || "")}" placeholder="name contains"></label>
       <label>sort <select name="sort"><option value="name">name</option><option value="state" ${q.get("sort") === "state" ? "selected" : ""}>worst first</option></select></label>
       <button>Filter</button>
-      <span class="counts">${counts}</span>
+      <span class="counts" id="counts">${counts}</span>
     </form>
     <div class="pager">${pager(data)}</div>
     <table class="matrix" id="matrix"><thead><tr><th>site</th><th>host</th><th>host state</th>${head}</tr></thead>
@@ -70,9 +70,21 @@ async function fleetView(q) {
     q.set("offset", b.dataset.offset); setHash("/", q);
   });
   const columns = new Set(data.groups);
+  let countsTimer = null;
+  const refreshCounts = () => {
+    // the counts cover every matching host, not just this page: ask the server again
+    if (countsTimer) return;
+    countsTimer = setTimeout(async () => {
+      countsTimer = null;
+      const c = await api("/api/fleet?" + new URLSearchParams(Object.assign(Object.fromEntries(qs), { limit: 1, offset: 0 })));
+      const el = document.getElementById("counts");
+      if (el) el.innerHTML = countsHtml(c.counts);
+    }, 1000);
+  };
   return {
     name: "fleet",
     onHosts(summaries) {
+      refreshCounts();
       for (const h of summaries) {
         const tr = view.querySelector(`tr[data-host="${CSS.escape(hostKey(h.site, h.host))}"]`);
         if (!tr) continue;
@@ -81,6 +93,9 @@ async function fleetView(q) {
       }
     },
   };
+}
+function countsHtml(counts) {
+  return Object.entries(counts).map(([s, n]) => `<span class="chip ${cellClass(s === "none" ? null : s)}" data-count="${esc(s)}">${esc(s)} ${n}</span>`).join("");
 }
 function rowHtml(h, groups) {
   const key = hostKey(h.site, h.host);
