@@ -204,11 +204,11 @@ class CentralThread:
         assert self.central is not None and self.central.port
         return f"http://127.0.0.1:{self.central.port}"
 
-    def call(self, fn: Callable[[], Any]) -> Any:
+    def call(self, fn: Callable[[], Any], timeout: float = 10) -> Any:
         """Run ``fn`` in the service's loop and return its result."""
         assert self.loop is not None
         fut = asyncio.run_coroutine_threadsafe(_wrap(fn), self.loop)
-        return fut.result(10)
+        return fut.result(timeout)
 
     def stop(self) -> None:
         if self.loop is not None and self.stop_event is not None and self.thread.is_alive():
