@@ -58,6 +58,12 @@ CENTRAL_OPTIONS: dict[str, Option] = {
         "",
         "A file holding the PostgreSQL password (first line), readable by the service only.",
     ),
+    "retention_days": Option(
+        float,
+        400.0,
+        "Days of history to keep (events, transitions, alerts); the last state of every host "
+        "and group is always kept. 0: keep everything.",
+    ),
     "token_file": Option(
         str,
         "",
@@ -164,6 +170,7 @@ class Config:
     database: str
     database_password: str = field(repr=False)
     token: str = field(repr=False)  # "" : no changes through the API
+    retention_days: float = 400.0
     public_read: bool = False
     heartbeat_timeout: float = 90.0
     sla_target: float = 99.95
@@ -232,6 +239,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
             file, "central.database_password_file", c["database_password_file"]
         ),
         token=_secret(file, "central.token_file", c["token_file"]),
+        retention_days=c["retention_days"],
         public_read=c["public_read"],
         heartbeat_timeout=c["heartbeat_timeout"],
         sla_target=c["sla_target"],

@@ -248,6 +248,26 @@ class History:
             )
         self.conn.commit()
 
+    def prune(self, cutoff: float) -> dict[str, int]:
+        """Forget what happened before ``cutoff``: events, alerts and ended maintenance
+        windows; transitions too, except the newest of each host and group (it holds the
+        state that still holds, for availability and for the restart's comparison)."""
+        counts = {
+            "events": self._exec("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount,
+            "alerts": self._exec("DELETE FROM alerts WHERE ts < ?", (cutoff,)).rowcount,
+            "maintenance": self._exec(
+                "DELETE FROM maintenance WHERE end_ts < ? AND source = 'api'", (cutoff,)
+            ).rowcount,
+            "transitions": self._exec(
+                "DELETE FROM transitions WHERE ts < ? AND id NOT IN"
+                " (SELECT MAX(id) FROM transitions GROUP BY site, host, scope, item)",
+                (cutoff,),
+            ).rowcount,
+        }
+        self.conn.commit()
+        self._dirty = False
+        return counts
+
     # --- reads ---------------------------------------------------------------------------
     def last_states(self) -> dict[StateKey, str | None]:
         """What was last recorded for every (site, host, scope, id)."""

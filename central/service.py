@@ -28,6 +28,7 @@ from .web import Api, Hub
 log = logging.getLogger("hotspare.central")
 
 FLUSH_INTERVAL = 0.25  # live updates and history commits
+PRUNE_INTERVAL = 6 * 3600.0  # history retention, also once at start
 
 
 class Central:
@@ -86,7 +87,11 @@ class Central:
         assert self.cfg.mqtt is not None
         self.source = MqttSource(self.cfg.mqtt, self.ingest.handle, loop)
         self.source.start()
-        tasks = [asyncio.create_task(self._heartbeats()), asyncio.create_task(self._flush())]
+        tasks = [
+            asyncio.create_task(self._heartbeats()),
+            asyncio.create_task(self._flush()),
+            asyncio.create_task(self._prune()),
+        ]
         try:
             await stop.wait()
         finally:
@@ -104,6 +109,22 @@ class Central:
         while True:
             await asyncio.sleep(1.0)
             self.ingest.tick()
+
+    async def _prune(self) -> None:
+        if not self.cfg.retention_days:
+            return
+        while True:
+            cutoff = self.clock() - self.cfg.retention_days * 86400
+            try:
+                self.history.commit()
+                removed = self.history.prune(cutoff)
+                if any(removed.values()):
+                    log.info(
+                        "history older than %g days removed: %s", self.cfg.retention_days, removed
+                    )
+            except Exception:
+                log.exception("pruning the history failed")
+            await asyncio.sleep(PRUNE_INTERVAL)
 
     async def _flush(self) -> None:
         while True:

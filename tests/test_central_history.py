@@ -166,3 +166,42 @@ def test_database_urls_are_described_without_passwords():
         describe_url("postgresql://u:secret@db.example:5433/h") == "postgresql://db.example:5433/h"
     )
     assert describe_url("sqlite:////var/lib/x.db") == "/var/lib/x.db"
+
+
+def test_pruning_keeps_the_state_that_still_holds(history):
+    history.add_transitions(
+        [
+            t(100, "redundant"),
+            t(200, "degraded"),
+            t(300, "redundant"),
+            t(50, "failed", item="fans"),
+            t(400, "degraded"),
+        ]
+    )
+    for seq, ts in ((1, 100.0), (2, 500.0)):
+        history.add_event(
+            {
+                "schema": 1,
+                "ts": ts,
+                "seq": seq,
+                "type": "started",
+                "site": "dc1",
+                "host": "web-01",
+                "id": "web-01",
+                "message": "m",
+            },
+            received=ts,
+        )
+    history.add_alert(100.0, "dc1", "web-01", "power", "firing", "w", "d")
+    old = history.add_maintenance("dc1", "", "", 10, 20, "", "api", now=1)
+    history.add_maintenance("dc1", "", "", 10, 900, "", "api", now=1)
+    removed = history.prune(cutoff=350)
+    assert removed == {"events": 1, "alerts": 1, "maintenance": 1, "transitions": 3}
+    # the newest record of each item stays, however old: fans failed since 50
+    assert history.last_states() == {
+        ("dc1", "web-01", "group", "power"): "degraded",
+        ("dc1", "web-01", "group", "fans"): "failed",
+    }
+    assert history.changes("dc1", "web-01", "group", "fans", 1000, 2000) == ("failed", [])
+    assert [e["seq"] for e in history.events()] == [2]
+    assert old.id not in [m.id for m in history.maintenance()]
