@@ -15,13 +15,19 @@ import os
 import socket
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_PATH = "/etc/hotspare/central.toml"
+
+# Sections that other parts of the service own (alert routing: e.g. "alerts", "receivers"):
+# section name -> parser(file, value) that validates it (raising ConfigError with file and key)
+# and returns its settings, found in Config.sections[name]. A section in neither this table
+# nor the built-in ones is rejected as unknown.
+SECTION_PARSERS: dict[str, Callable[[Path, Any], Any]] = {}
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 
 
@@ -179,6 +185,7 @@ class Config:
     mqtt: MqttSettings | None = None
     maintenance: tuple[MaintenanceWindow, ...] = ()
     file: str = ""
+    sections: Mapping[str, Any] = field(default_factory=dict)  # from SECTION_PARSERS
 
     @property
     def loopback(self) -> bool:
@@ -198,6 +205,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     doc = _read(file)
     sections = {"central": {}, "mqtt": {}}
     windows: list[MaintenanceWindow] = []
+    extra: dict[str, Any] = {}
     for section, value in doc.items():
         if section in sections:
             table = _table(file, section, value)
@@ -210,10 +218,11 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
                 )
             for i, entry in enumerate(value):
                 windows.append(_window(file, f"maintenance[{i}]", entry))
+        elif section in SECTION_PARSERS:
+            extra[section] = SECTION_PARSERS[section](file, value)
         else:
-            raise ConfigError(
-                file, section, "unknown section; expected central, mqtt or maintenance"
-            )
+            known = ", ".join(["central", "mqtt", "maintenance", *SECTION_PARSERS])
+            raise ConfigError(file, section, f"unknown section; expected {known}")
     c = sections["central"] or _complete(file, "central", {}, CENTRAL_OPTIONS)
     m = sections["mqtt"] or _complete(file, "mqtt", {}, MQTT_OPTIONS)
     host, port = _host_port(file, "central.listen", c["listen"])
@@ -248,6 +257,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
         mqtt=_mqtt(file, m),
         maintenance=tuple(windows),
         file=str(file),
+        sections=extra,
     )
 
 

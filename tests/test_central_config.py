@@ -188,3 +188,20 @@ def test_central_imports_only_the_contract():
                 top = name.split(".")[0]
                 assert top != "collectors", f"{path.name} imports {name}"
                 assert top != "agent" or name == "agent", f"{path.name} imports {name}"
+
+
+def test_other_parts_of_the_service_can_own_a_section(tmp_path, monkeypatch):
+    def parse(file, value):
+        if not isinstance(value, dict) or "route" not in value:
+            raise config.ConfigError(file, "alerts.route", "required key missing")
+        return value["route"]
+
+    monkeypatch.setitem(config.SECTION_PARSERS, "alerts", parse)
+    assert config.load(write(tmp_path, '[alerts]\nroute = "pager"\n')).sections == {
+        "alerts": "pager"
+    }
+    with pytest.raises(config.ConfigError) as e:
+        config.load(write(tmp_path, "[alerts]\n"))
+    assert e.value.key == "alerts.route"
+    with pytest.raises(config.ConfigError, match="expected central, mqtt, maintenance, alerts"):
+        config.load(write(tmp_path, "[silences]\n"))

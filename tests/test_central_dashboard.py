@@ -54,8 +54,16 @@ def test_a_group_turning_degraded_turns_red_without_reload(broker, run_agent, tm
         SimAgent(broker.port, "dc1", "db-01", {"power": "redundant", "cooling": "redundant"}),
         SimAgent(broker.port, "dc2", "db-02", {"power": "failed"}),
     ]
+    token = tmp_path / "token"
+    token.write_text("dashboard-test-token\n")
+    token.chmod(0o600)
     c = CentralThread(
-        write_config(tmp_path / "central.toml", broker.port, str(tmp_path / "c.db"))
+        write_config(
+            tmp_path / "central.toml",
+            broker.port,
+            str(tmp_path / "c.db"),
+            extra=f'token_file = "{token}"\n',
+        )
     ).start()
     try:
         wait_for(
@@ -112,6 +120,23 @@ def test_a_group_turning_degraded_turns_red_without_reload(broker, run_agent, tm
         page.locator("#chart rect[fill='#d32f2f']").first.wait_for()  # degraded time
         assert page.locator("#chart rect[fill='#2e7d32']").count() >= 1  # redundant time
         page.screenshot(path=str(ARTIFACTS / "central-availability.png"), full_page=True)
+
+        # maintenance: a wrong token is refused, the right one declares the window
+        page.goto(f"{c.url}/#/maintenance")
+        form = page.locator("#mf")
+        form.locator("[name=host]").fill("web-01")
+        form.locator("[name=start]").fill("2026-12-01T22:00")
+        form.locator("[name=end]").fill("2026-12-01T23:30")
+        form.locator("[name=reason]").fill("PSU swap")
+        form.locator("[name=token]").fill("wrong")
+        form.locator("button").click()
+        page.wait_for_selector("#mmsg .error")
+        form.locator("[name=token]").fill("dashboard-test-token")
+        form.locator("button").click()
+        page.wait_for_selector("text=PSU swap")
+        (window,) = get(f"{c.url}/api/maintenance?all=1")[1]["maintenance"]
+        assert (window["host"], window["end"] - window["start"]) == ("web-01", 5400)
+        page.screenshot(path=str(ARTIFACTS / "central-maintenance.png"), full_page=True)
         assert errors == []
     finally:
         for s in sims:
