@@ -9,9 +9,11 @@ connection sees them at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     item TEXT NOT NULL, status TEXT NOT NULL, receiver TEXT NOT NULL, detail TEXT NOT NULL
 );
 """
+log = logging.getLogger("hotspare.central.history")
+MAX_PENDING = 100_000  # uncommitted writes kept for a replay; commits come every 0.25 s
+
 _ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgresql": "BIGSERIAL PRIMARY KEY"}
 
 
@@ -97,10 +102,14 @@ def sqlite_path(url: str) -> str:
 class History:
     """``History.open(url)``: a path or ``sqlite:///path`` for SQLite, ``postgresql://...``."""
 
-    def __init__(self, conn: Any, dialect: str) -> None:
-        self.conn = conn
+    def __init__(self, connect: Callable[[], Any], dialect: str, name: str = "") -> None:
+        self._connect = connect
+        self.conn = connect()
         self.dialect = dialect
+        self.name = name  # for log lines: never a password
         self._dirty = False
+        # writes since the last commit, replayed on a new connection if the old one broke
+        self._pending: list[tuple[str, Sequence[Any], bool]] = []
         for stmt in _SCHEMA.format(id=_ID[dialect]).split(";"):
             if stmt.strip():
                 self._exec(stmt)
@@ -112,36 +121,84 @@ class History:
             import psycopg
 
             kwargs = {"password": password} if password else {}
-            return cls(psycopg.connect(url, **kwargs), "postgresql")
+            return cls(lambda: psycopg.connect(url, **kwargs), "postgresql", describe_url(url))
         path = sqlite_path(url)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return cls(conn, "sqlite")
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(path, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+
+        return cls(connect, "sqlite", path)
 
     # --- plumbing ------------------------------------------------------------------------
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
 
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def _run(self, sql: str, params: Sequence[Any], many: bool) -> Any:
         cur = self.conn.cursor()
-        try:
+        if many:
+            cur.executemany(self._sql(sql), params)
+        else:
             cur.execute(self._sql(sql), tuple(params))
+        return cur
+
+    def _lost(self) -> bool:
+        """Whether the connection itself is gone (a PostgreSQL server restart, a network cut)."""
+        return self.dialect == "postgresql" and (self.conn.closed or self.conn.broken)
+
+    def _reconnect(self) -> None:
+        """A new connection, with the writes since the last commit done again on it."""
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.conn = self._connect()
+        for sql, params, many in self._pending:
+            self._run(sql, params, many)
+        log.warning(
+            "history %s: connection lost; reconnected, %d uncommitted write(s) redone",
+            self.name,
+            len(self._pending),
+        )
+
+    def _exec(
+        self, sql: str, params: Sequence[Any] = (), write: bool = False, many: bool = False
+    ) -> Any:
+        try:
+            cur = self._run(sql, params, many)
         except Exception:
-            self.conn.rollback()  # PostgreSQL refuses every statement after an error otherwise
-            self._dirty = False
-            raise
+            if not self._lost():
+                # PostgreSQL refuses every later statement until a rollback, which also
+                # undoes the good writes before this one: do those again
+                self.conn.rollback()
+                for p_sql, p_params, p_many in self._pending:
+                    self._run(p_sql, p_params, p_many)
+                raise
+            self._reconnect()  # raises when the database is still unreachable
+            cur = self._run(sql, params, many)
+        if write:
+            if len(self._pending) < MAX_PENDING:
+                self._pending.append((sql, params, many))
+            self._dirty = True
         return cur
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return list(self._exec(sql, params).fetchall())
 
     def commit(self) -> None:
-        if self._dirty:
+        if not self._dirty:
+            return
+        try:
             self.conn.commit()
-            self._dirty = False
+        except Exception:
+            if not self._lost():
+                raise
+            self._reconnect()
+            self.conn.commit()
+        self._pending.clear()
+        self._dirty = False
 
     def close(self) -> None:
         self.commit()
@@ -166,15 +223,13 @@ class History:
             for t in records
         ]
         if rows:
-            cur = self.conn.cursor()
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO transitions (ts, site, host, scope, item, from_state, to_state,"
-                    " reason, cause, kind, margin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ),
+            self._exec(
+                "INSERT INTO transitions (ts, site, host, scope, item, from_state, to_state,"
+                " reason, cause, kind, margin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
+                write=True,
+                many=True,
             )
-            self._dirty = True
 
     def add_event(self, doc: dict[str, Any], received: float) -> None:
         """Store an agent event as received (every type: transitions, agent events, and the
@@ -197,8 +252,8 @@ class History:
                 doc.get("reason", "") if transition else doc.get("message", ""),
                 json.dumps(doc, separators=(",", ":")),
             ),
+            write=True,
         )
-        self._dirty = True
 
     def add_alert(
         self, ts: float, site: str, host: str, item: str, status: str, receiver: str, detail: str
@@ -208,8 +263,8 @@ class History:
             "INSERT INTO alerts (ts, site, host, item, status, receiver, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (ts, site, host, item, status, receiver, detail),
+            write=True,
         )
-        self._dirty = True
 
     def add_maintenance(
         self,
@@ -226,46 +281,48 @@ class History:
             "INSERT INTO maintenance (site, host, grp, start_ts, end_ts, reason, source, created)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (site, host, group, start, end, reason, source, now),
+            write=True,
         ).fetchone()
-        self.conn.commit()
+        self.commit()
         return Maintenance(row[0], site, host, group, start, end, reason, source)
 
     def delete_maintenance(self, mid: int) -> bool:
-        n = self._exec("DELETE FROM maintenance WHERE id = ?", (mid,)).rowcount
-        self.conn.commit()
+        n = self._exec("DELETE FROM maintenance WHERE id = ?", (mid,), write=True).rowcount
+        self.commit()
         return n > 0
 
     def replace_config_maintenance(
         self, windows: Iterable[tuple[str, str, str, float, float, str]], now: float
     ) -> None:
         """The windows declared in the config file replace those of the previous start."""
-        self._exec("DELETE FROM maintenance WHERE source = 'config'")
+        self._exec("DELETE FROM maintenance WHERE source = 'config'", write=True)
         for site, host, group, start, end, reason in windows:
             self._exec(
                 "INSERT INTO maintenance (site, host, grp, start_ts, end_ts, reason, source,"
                 " created) VALUES (?, ?, ?, ?, ?, ?, 'config', ?)",
                 (site, host, group, start, end, reason, now),
+                write=True,
             )
-        self.conn.commit()
+        self.commit()
 
     def prune(self, cutoff: float) -> dict[str, int]:
         """Forget what happened before ``cutoff``: events, alerts and ended maintenance
         windows; transitions too, except the newest of each host and group (it holds the
         state that still holds, for availability and for the restart's comparison)."""
         counts = {
-            "events": self._exec("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount,
-            "alerts": self._exec("DELETE FROM alerts WHERE ts < ?", (cutoff,)).rowcount,
+            "events": self._exec("DELETE FROM events WHERE ts < ?", (cutoff,), True).rowcount,
+            "alerts": self._exec("DELETE FROM alerts WHERE ts < ?", (cutoff,), True).rowcount,
             "maintenance": self._exec(
-                "DELETE FROM maintenance WHERE end_ts < ? AND source = 'api'", (cutoff,)
+                "DELETE FROM maintenance WHERE end_ts < ? AND source = 'api'", (cutoff,), True
             ).rowcount,
             "transitions": self._exec(
                 "DELETE FROM transitions WHERE ts < ? AND id NOT IN"
                 " (SELECT MAX(id) FROM transitions GROUP BY site, host, scope, item)",
                 (cutoff,),
+                True,
             ).rowcount,
         }
-        self.conn.commit()
-        self._dirty = False
+        self.commit()
         return counts
 
     # --- reads ---------------------------------------------------------------------------

@@ -96,7 +96,10 @@ class Ingest:
     def publish(self, records: list[Transition]) -> None:
         if not records:
             return
-        self.history.add_transitions(records)
+        try:
+            self.history.add_transitions(records)
+        except Exception as e:
+            self._history_failed(e, len(records))
         self.counters["transitions"] += len(records)
         self.recent.extend(records)
         for record in records:
@@ -113,8 +116,24 @@ class Ingest:
             self.counters["duplicate_events"] += 1
             return
         self.event_seq[(site, host)] = doc["seq"]
-        self.history.add_event(doc, now)
+        try:
+            self.history.add_event(doc, now)
+        except Exception as e:
+            self._history_failed(e, 1)
+            return
         self.counters["events"] += 1
+
+    def _history_failed(self, e: Exception, lost: int) -> None:
+        """The database refused or is unreachable: count and log; the live state, the
+        dashboard and the subscribers (alerts) go on without it."""
+        self.counters["history_errors"] += lost
+        if self.counters["history_errors"] == lost or self.counters["history_errors"] % 1000 < lost:
+            log.error(
+                "history write failed (%d record(s) not stored so far): %s: %s",
+                self.counters["history_errors"],
+                type(e).__name__,
+                e,
+            )
 
     def _reject(self, reason: str, topic: str, message: str) -> list[Transition]:
         self.rejected[reason] += 1

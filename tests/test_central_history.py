@@ -205,3 +205,37 @@ def test_pruning_keeps_the_state_that_still_holds(history):
     assert history.changes("dc1", "web-01", "group", "fans", 1000, 2000) == ("failed", [])
     assert [e["seq"] for e in history.events()] == [2]
     assert old.id not in [m.id for m in history.maintenance()]
+
+
+def test_a_lost_postgresql_connection_is_reopened_and_uncommitted_writes_redone(postgres):
+    url = postgres.new_database()
+    h = History.open(url)
+    try:
+        h.add_transitions([t(100, "redundant")])
+        h.commit()
+        h.add_transitions([t(200, "degraded")])  # not committed yet when the connection dies
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        h.add_transitions([t(300, "failed")])
+        h.commit()
+        assert [r["to"] for r in h.transitions()] == ["failed", "degraded", "redundant"]
+    finally:
+        h.close()
+    again = History.open(url)
+    try:
+        assert len(again.transitions()) == 3
+    finally:
+        again.close()
+
+
+def test_a_refused_statement_keeps_the_good_writes_before_it(history):
+    history.add_transitions([t(100, "redundant")])  # uncommitted
+    with pytest.raises(Exception):  # noqa: B017 - the drivers raise different classes
+        history._exec("INSERT INTO transitions (no_such_column) VALUES (1)", write=True)
+    history.commit()
+    assert [r["to"] for r in history.transitions()] == ["redundant"]

@@ -271,3 +271,20 @@ def test_ingest_without_a_broker_takes_cleared_groups_and_ignores_commands(tmp_p
     assert ingest.fleet.hosts[("dc1", "h")].groups == {}
     assert Kind.GROUP.value == "group"
     h.close()
+
+
+def test_a_failing_history_does_not_stop_the_state_nor_the_subscribers(tmp_path):
+    class FullDisk(History):
+        def add_transitions(self, records):
+            raise OSError(28, "No space left on device")
+
+    h = FullDisk.open(str(tmp_path / "c.db"))
+    received = []
+    ingest = Ingest(Fleet(90), h, "hotspare/v1", 1 << 20, [received.append], clock=lambda: 5.0)
+    g, _ = psu_pair("degraded")
+    doc = {"schema": 1, "ts": 4.0, "seq": 1, "site": "dc1", "host": "h", **wire.group(g)}
+    records = ingest.handle("hotspare/v1/dc1/h/groups/power", wire.encode(doc))
+    assert [r.to_state for r in records] == [r.to_state for r in received] == ["degraded"]
+    assert ingest.counters["history_errors"] == 1
+    assert ingest.fleet.hosts[("dc1", "h")].groups["power"]["state"] == "degraded"
+    h.close()
