@@ -107,6 +107,10 @@ def test_a_group_turning_degraded_turns_red_without_reload(broker, run_agent, tm
         page.click("#filters button")
         page.wait_for_function("() => document.querySelectorAll('#matrix tbody tr').length === 1")
         assert page.locator("#matrix tbody tr").get_attribute("data-host") == "dc1/web-01"
+        # a host turning degraded joins the filtered page by itself
+        sims[1].publish({"power": "degraded"})
+        page.wait_for_selector('tr[data-host="dc2/db-02"] td.host[data-state="degraded"]')
+        assert page.evaluate("window.__noReload") == 42
 
         # the host page: groups, members with readings, the timeline
         page.goto(f"{c.url}/#/host/dc1/web-01")

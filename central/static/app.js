@@ -53,6 +53,7 @@ async function fleetView(q) {
       <label>site <select name="site"><option value="">all</option>${sites}</select></label>
       <label>state <select name="state"><option value="">all</option>${states}</select></label>
       <label>host <input name="q" value="${esc(q.get("q") || "")}" placeholder="name contains"></label>
+      <label>per page <select name="limit">${[50, 100, 500, 1000].map((n) => `<option ${n === limit ? "selected" : ""}>${n}</option>`).join("")}</select></label>
       <label>sort <select name="sort"><option value="name">name</option><option value="state" ${q.get("sort") === "state" ? "selected" : ""}>worst first</option></select></label>
       <button>Filter</button>
       <span class="counts" id="counts">${counts}</span>
@@ -85,9 +86,14 @@ async function fleetView(q) {
     name: "fleet",
     onHosts(summaries) {
       refreshCounts();
+      const wanted = new Set((q.get("state") || "").split(",").filter(Boolean));
       for (const h of summaries) {
         const tr = view.querySelector(`tr[data-host="${CSS.escape(hostKey(h.site, h.host))}"]`);
-        if (!tr) continue;
+        if (!tr) {
+          // a host that now matches the state filter: fetch the page again to show it
+          if (wanted.size && wanted.has(h.state || "none") && (!q.get("site") || q.get("site") === h.site)) { scheduleRender(); return; }
+          continue;
+        }
         if (Object.keys(h.groups).some((g) => !columns.has(g))) { scheduleRender(); return; }
         tr.outerHTML = rowHtml(h, data.groups);
       }
