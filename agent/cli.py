@@ -168,7 +168,7 @@ def cmd_discover_ipmi(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    return run(args.duration)
+    return run(args.duration, dashboard=args.dashboard)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -242,11 +242,19 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--duration", type=float, default=0, help="stop after this many seconds (0: Ctrl-C)"
     )
+    sp.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="also run the central service and print its dashboard's loopback URL",
+    )
     sp.set_defaults(func=cmd_demo)
 
     from .mdadm_event import add_parser as add_mdadm_event
 
     add_mdadm_event(sub)
+    from central.cli import add_parser as add_central
+
+    add_central(sub)
     return p
 
 

@@ -74,11 +74,32 @@ def write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def run(duration: float = 0) -> int:
+def _start_dashboard(tmp: Path, broker_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The central service on a free loopback port, as its own process; returns it and its URL."""
+    from .localbroker import free_port
+
+    port = free_port()
+    cfg = tmp / "central.toml"
+    cfg.write_text(
+        f'[central]\nlisten = "127.0.0.1:{port}"\ndatabase = "{tmp / "central.db"}"\n'
+        f'[mqtt]\nurl = "{broker_url}"\n'
+    )
+    log = (tmp / "central.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "central", "--config", str(cfg)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def run(duration: float = 0, dashboard: bool = False) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="hotspare-demo-"))
     stop = threading.Event()
     step = {"text": "starting"}
     agent = None
+    central = None
     try:
         broker = LocalBroker().start()
     except (FileNotFoundError, RuntimeError) as e:
@@ -110,18 +131,25 @@ def run(duration: float = 0) -> int:
                 n += 1
                 stop.wait(hold)
 
+        where = ""
+        if dashboard:
+            central, url = _start_dashboard(tmp, broker.url)
+            where = f"; dashboard {url}"
         threading.Thread(target=scenario, daemon=True).start()
-        print(f"hotspare demo: broker {broker.url}, agent log {tmp / 'agent.log'}; Ctrl-C stops")
-        footer = lambda: f"{step['text']}\n(broker {broker.url}; Ctrl-C stops the demo)"  # noqa: E731
+        print(
+            f"hotspare demo: broker {broker.url}, agent log {tmp / 'agent.log'}{where}; Ctrl-C stops"
+        )
+        footer = lambda: f"{step['text']}\n(broker {broker.url}{where}; Ctrl-C stops the demo)"  # noqa: E731
         watch(broker.url, "hotspare/v1", duration, footer=footer)
     finally:
         stop.set()
-        if agent is not None:
-            agent.terminate()
-            try:
-                agent.wait(10)
-            except subprocess.TimeoutExpired:
-                agent.kill()
+        for proc in (agent, central):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         broker.stop()
         shutil.rmtree(broker.dir, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)

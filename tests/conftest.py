@@ -206,3 +206,23 @@ def run_agent(tmp_path) -> Iterator[Callable[..., AgentProcess]]:
     yield make
     for a in agents:
         a.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL cluster for the session (tests/pg_peer.py); ``new_database()``."""
+    from tests.pg_peer import LocalPostgres
+
+    pg = LocalPostgres()
+    try:
+        yield pg.start()
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty history database of each backend: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "central.db")
+    return request.getfixturevalue("postgres").new_database()

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""The central service's benchmark: ingest throughput beside a bare paho subscriber, memory per
+1 000 hosts, the fleet API at 10 000 hosts, and state-change-to-browser latency.
+
+    .venv/bin/python bench/centralbench.py            # about 2 minutes
+    .venv/bin/python bench/centralbench.py --hosts 2000 --no-record
+
+A benchmark, not a test: nothing is asserted; targets are labelled met or missed and the table
+is appended, with the date and the machine, to bench/RESULTS.md. What each figure means:
+bench/README.md ("Central service").
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+import harness as h  # noqa: E402
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from agent import wire  # noqa: E402
+from agent.localbroker import LocalBroker  # noqa: E402
+from agent.model import GroupState, HostHealth, Role  # noqa: E402
+from tests.central_peer import CentralThread, psu_pair, write_config  # noqa: E402
+
+RESULTS = BENCH / "RESULTS.md"
+GROUPS = 8
+STATES = ("redundant", "degraded")
+
+
+def group_messages(hosts: int, rounds: int) -> list[tuple[str, bytes]]:
+    """``rounds`` state changes of every group of every host, as the agents send them."""
+    out = []
+    seq = 0
+    now = time.time()
+    for r in range(rounds):
+        for i in range(hosts):
+            host = f"h{i:05d}"
+            for gno in range(GROUPS):
+                g, _ = psu_pair(STATES[(r + gno + i) % 2], f"g{gno}")
+                seq += 1
+                doc = {"schema": 1, "ts": now, "seq": seq, "site": "bench", "host": host}
+                out.append(
+                    (
+                        f"hotspare/v1/bench/{host}/groups/g{gno}",
+                        wire.encode({**doc, **wire.group(g)}),
+                    )
+                )
+    return out
+
+
+def health_payload(i: int, degraded: bool = False) -> tuple[str, bytes]:
+    gs, cs = [], []
+    for gno in range(GROUPS):
+        g, c = psu_pair("degraded" if degraded and gno == 0 else "redundant", f"g{gno}")
+        gs.append(g)
+        cs += c
+    state = GroupState.DEGRADED if degraded else GroupState.REDUNDANT
+    hh = HostHealth("bench", f"h{i:05d}", state, Role.NONE, time.time(), tuple(gs), tuple(cs))
+    return f"hotspare/v1/bench/h{i:05d}/health", wire.encode(wire.health(hh, i + 1, time.time()))
+
+
+def publish(port: int, messages: list[tuple[str, bytes]], ready) -> None:
+    """A QoS 1 publisher in its own process (so it does not share the subscriber's GIL)."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv5)
+    c.max_queued_messages_set(0)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    ready.wait()
+    infos = [c.publish(t, p, qos=1) for t, p in messages]
+    for info in infos[-100:]:
+        info.wait_for_publish(120)
+    c.disconnect()
+    c.loop_stop()
+
+
+def bare_rate(port: int, messages: list[tuple[str, bytes]]) -> float:
+    n = len(messages)
+    got = {"n": 0, "first": 0.0, "last": 0.0}
+    done = threading.Event()
+
+    def on_message(client, userdata, msg):
+        now = time.perf_counter()
+        if got["n"] == 0:
+            got["first"] = now
+        got["n"] += 1
+        got["last"] = now
+        if got["n"] >= n:
+            done.set()
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+    sub.on_message = on_message
+    subscribed = threading.Event()
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect("127.0.0.1", port)
+    sub.loop_start()
+    sub.subscribe("hotspare/v1/#", qos=1)
+    subscribed.wait(10)
+    ready = mp.Event()
+    p = mp.Process(target=publish, args=(port, messages, ready))
+    p.start()
+    ready.set()
+    done.wait(300)
+    p.join(60)
+    sub.disconnect()
+    sub.loop_stop()
+    return (got["n"] - 1) / (got["last"] - got["first"])
+
+
+def central_rate(port: int, messages: list[tuple[str, bytes]], tmp: Path) -> tuple[float, int]:
+    c = CentralThread(write_config(tmp / "rate.toml", port, str(tmp / "rate.db"))).start()
+    try:
+        counters = c.central.ingest.counters
+        ready = mp.Event()
+        p = mp.Process(target=publish, args=(port, messages, ready))
+        p.start()
+        ready.set()
+        first = last = 0.0
+        n = len(messages)
+        while counters["received"] < n:
+            if first == 0.0 and counters["received"] > 0:
+                first = time.perf_counter()
+            time.sleep(0.002)
+        last = time.perf_counter()
+        p.join(60)
+        return (n - 1) / (last - first), counters["transitions"]
+    finally:
+        c.stop()
+
+
+def memory_child(hosts: int, out) -> None:
+    """RSS of a fresh Fleet + Ingest (SQLite) before and after ``hosts`` hosts' state."""
+    from central.history import History
+    from central.ingest import Ingest
+    from central.state import Fleet
+
+    tmp = Path(tempfile.mkdtemp(prefix="hotspare-bench-"))
+    history = History.open(str(tmp / "m.db"))
+    ingest = Ingest(Fleet(90), history, "hotspare/v1", 1 << 20)
+    payloads = [health_payload(i) for i in range(200)]  # built first: not counted below
+    before = h.status_kb(os.getpid())["VmRSS"]
+    for i in range(hosts):
+        topic, payload = payloads[i % 200]
+        topic = topic.replace(f"h{i % 200:05d}", f"h{i:05d}")
+        doc = json.loads(payload)
+        doc["host"] = f"h{i:05d}"
+        ingest.handle(topic, wire.encode(doc), retained=True)
+    history.commit()
+    after = h.status_kb(os.getpid())["VmRSS"]
+    out.put((before / 1024, after / 1024))
+
+
+def fleet_api(port: int, tmp: Path, hosts: int) -> tuple[dict[str, float], CentralThread]:
+    c = CentralThread(write_config(tmp / "api.toml", port, str(tmp / "api.db"))).start()
+    payloads = [health_payload(i, degraded=i % 50 == 0) for i in range(hosts)]
+
+    def load(chunk):
+        for topic, payload in chunk:
+            c.central.ingest.handle(topic, payload, retained=True)
+
+    t0 = time.perf_counter()
+    for i in range(0, len(payloads), 200):  # in slices, so the service's loop keeps turning
+        c.call(lambda i=i: load(payloads[i : i + 200]), timeout=120)
+    out = {"load": time.perf_counter() - t0}
+    urls = {
+        "fleet page of 100": "/api/fleet?limit=100",
+        "fleet page of 1000": "/api/fleet?limit=1000",
+        "degraded, worst first": "/api/fleet?state=degraded&sort=state&limit=100",
+        "host detail": "/api/hosts/bench/h00050",
+    }
+    for name, path in urls.items():
+        samples = []
+        for _ in range(15):
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(c.url + path, timeout=30) as r:
+                r.read()
+            samples.append(time.perf_counter() - t0)
+        out[name] = statistics.median(samples)
+    return out, c
+
+
+def browser_figures(c: CentralThread, port: int, changes: int) -> tuple[float, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_central_dashboard import CHROMIUM, LAUNCH_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        t0 = time.perf_counter()
+        page.goto(f"{c.url}/#/?limit=1000")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#matrix tbody tr').length === 1000"
+        )
+        render = time.perf_counter() - t0
+        page.locator("#live.on").wait_for()
+        page.evaluate(
+            """() => { window.__seen = {}; new MutationObserver(() => {
+                const td = document.querySelector('tr[data-host="bench/h00001"] td[data-group="g1"]');
+                if (td && !window.__seen[td.dataset.state + td.title])
+                    window.__seen[td.dataset.state + td.title] = Date.now() / 1000;
+            }).observe(document.getElementById('matrix'), {subtree: true, childList: true}); }"""
+        )
+        lat = []
+        seq = 10_000_000
+        for k in range(changes):
+            state = "degraded" if k % 2 == 0 else "redundant"
+            g, _ = psu_pair(state, "g1")
+            g = g.__class__(**{**{f: getattr(g, f) for f in g.__slots__}, "reason": f"change {k}"})
+            seq += 1
+            doc = {"schema": 1, "ts": time.time(), "seq": seq, "site": "bench", "host": "h00001"}
+            payload = wire.encode({**doc, **wire.group(g)})
+            pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            pub.connect("127.0.0.1", port)
+            pub.loop_start()
+            sent = time.time()
+            pub.publish("hotspare/v1/bench/h00001/groups/g1", payload, qos=1).wait_for_publish(10)
+            key = f"{state}g1: {state}"
+            page.wait_for_function(f"() => window.__seen[{json.dumps(key)}] !== undefined")
+            seen = page.evaluate(f"() => window.__seen[{json.dumps(key)}]")
+            page.evaluate(f"() => delete window.__seen[{json.dumps(key)}]")
+            lat.append(seen - sent)
+            pub.disconnect()
+            pub.loop_stop()
+            time.sleep(0.3)
+        b.close()
+    return render, lat
+
+
+def pct(xs: list[float], p: float) -> float:
+    return h.Dist(samples=list(xs)).pct(p)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--hosts", type=int, default=10_000, help="hosts for the API and memory figures"
+    )
+    ap.add_argument("--rate-hosts", type=int, default=2_500, help="hosts x 8 groups for the rate")
+    ap.add_argument("--changes", type=int, default=30, help="state changes for the browser latency")
+    ap.add_argument("--no-record", action="store_true", help="print only")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="hotspare-bench-central-"))
+    rows = []
+    messages = group_messages(args.rate_hosts, 2)
+    with LocalBroker(listener="allow_anonymous true\nmax_queued_messages 0") as broker:
+        bare = bare_rate(broker.port, messages)
+        rate, transitions = central_rate(broker.port, messages, tmp)
+        share = 100 * rate / bare
+        rows.append(
+            (
+                "bare paho subscriber, QoS 1",
+                f"{bare:,.0f} msg/s",
+                f"{len(messages):,} group messages",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "central ingest (decode, validate, state, SQLite history)",
+                f"{rate:,.0f} msg/s",
+                f"{share:.0f} % of bare; {transitions:,} transitions recorded",
+                "met" if share >= 80 else "**missed** (>= 80 %)",
+            )
+        )
+        q: mp.Queue = mp.Queue()
+        child = mp.Process(target=memory_child, args=(args.hosts, q))
+        child.start()
+        before, after = q.get(timeout=600)
+        child.join(60)
+        per_k = (after - before) / (args.hosts / 1000)
+        rows.append(
+            (
+                f"memory, {args.hosts:,} hosts x {GROUPS} groups, 16 components",
+                f"{per_k:.1f} MB / 1 000 hosts",
+                f"RSS {before:.0f} -> {after:.0f} MB",
+                "met" if per_k <= 50 else "**missed** (<= 50 MB)",
+            )
+        )
+        api, c = fleet_api(broker.port, tmp, args.hosts)
+        load = api.pop("load")
+        rows.append(
+            (
+                f"{args.hosts:,} hosts' first health through the ingest",
+                f"{args.hosts / load:,.0f} health documents/s",
+                f"{load:.1f} s; each a first sight: {GROUPS + 1} transitions written",
+                "",
+            )
+        )
+        try:
+            for name, secs in api.items():
+                rows.append(
+                    (
+                        f"API at {args.hosts:,} hosts: {name}",
+                        f"{secs * 1000:.1f} ms",
+                        "median of 15",
+                        "",
+                    )
+                )
+            render, lat = browser_figures(c, broker.port, args.changes)
+        finally:
+            c.stop()
+        rows.append(
+            (
+                f"fleet page, 1 000 of {args.hosts:,} hosts rendered in Chromium",
+                f"{render * 1000:.0f} ms",
+                "navigation to 1 000 rows in the DOM",
+                "met" if render < 1 else "**missed** (< 1 s)",
+            )
+        )
+        rows.append(
+            (
+                "state change to browser (publish to DOM change)",
+                f"median {statistics.median(lat) * 1000:.0f} ms, p99 {pct(lat, 99) * 1000:.0f} ms",
+                f"n = {len(lat)}, max {max(lat) * 1000:.0f} ms",
+                "met" if pct(lat, 99) <= 1 else "**missed** (p99 <= 1 s)",
+            )
+        )
+    table = "| figure | value | detail | target |\n|---|---|---|---|\n" + "".join(
+        f"| {a} | {b} | {c_} | {d} |\n" for a, b, c_, d in rows
+    )
+    info = {**h.machine(), "load average at start": h.loadavg()}
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = f"## {stamp} — central service\n\n" + "".join(f"- {k}: {v}\n" for k, v in info.items())
+    text += "\n" + table
+    print(text)
+    if not args.no_record:
+        with RESULTS.open("a") as f:
+            f.write("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json.
+
+A test checks that every route the web app serves under /api/ is described here and that
+nothing described here is missing from the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent import __version__
+
+
+def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _p(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema or {"type": "object"}}},
+    }
+
+
+PAGING = [
+    _q(
+        "limit",
+        "Page size, 1 to 1000 (default 100).",
+        {"type": "integer", "minimum": 1, "maximum": 1000},
+    ),
+    _q("offset", "Items to skip (default 0).", {"type": "integer", "minimum": 0}),
+]
+ERRORS = {
+    "400": _ok(
+        "Bad request: the error says which parameter.", {"$ref": "#/components/schemas/Error"}
+    ),
+    "401": _ok("A bearer token is required.", {"$ref": "#/components/schemas/Error"}),
+}
+STATE = {"enum": ["redundant", "degraded", "failed", "unknown", "offline", None]}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "hotspare central",
+            "version": __version__,
+            "description": (
+                "Fleet state, history, availability and maintenance windows of the hotspare "
+                "central service. Read-only endpoints are open on a loopback listen address "
+                "(or with public_read); changes need the bearer token of [central] token_file. "
+                "Times are UNIX seconds."
+            ),
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}},
+                    "required": ["error"],
+                },
+                "HostSummary": {
+                    "type": "object",
+                    "properties": {
+                        "site": {"type": "string"},
+                        "host": {"type": "string"},
+                        "state": STATE,
+                        "online": {"type": ["boolean", "null"]},
+                        "offline_cause": {
+                            "enum": [
+                                "last_will",
+                                "clean_stop",
+                                "missed_heartbeats",
+                                "retained_offline",
+                                None,
+                            ]
+                        },
+                        "offline_since": {"type": ["number", "null"]},
+                        "last_heard": {"type": ["number", "null"]},
+                        "role": {"enum": ["primary", "standby", "none", None]},
+                        "groups": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                            "description": "group id -> group state",
+                        },
+                    },
+                },
+                "Availability": {
+                    "type": "object",
+                    "description": "Uptime (failed or offline = down), exposure (degraded), "
+                    "outage minutes and the error budget over a window; maintenance excluded.",
+                    "properties": {
+                        "start": {"type": "number"},
+                        "end": {"type": "number"},
+                        "target_pct": {"type": "number"},
+                        "uptime_pct": {"type": ["number", "null"]},
+                        "exposure_pct": {"type": ["number", "null"]},
+                        "counted_s": {"type": "number"},
+                        "maintenance_s": {"type": "number"},
+                        "no_data_s": {"type": "number"},
+                        "down_s": {"type": "number"},
+                        "outage_minutes": {"type": "number"},
+                        "exposure_s": {"type": "number"},
+                        "exposure_minutes": {"type": "number"},
+                        "unknown_s": {"type": "number"},
+                        "outages": {"type": "integer"},
+                        "budget_minutes": {"type": "number"},
+                        "budget_left_minutes": {"type": "number"},
+                        "segments": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Maintenance": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "site": {"type": "string"},
+                        "host": {"type": "string"},
+                        "group": {"type": "string"},
+                        "start": {"type": "number"},
+                        "end": {"type": "number"},
+                        "reason": {"type": "string"},
+                        "source": {"enum": ["config", "api"]},
+                    },
+                },
+                "NewMaintenance": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["start", "end"],
+                    "properties": {
+                        "site": {"type": "string", "description": "Empty: every site."},
+                        "host": {"type": "string", "description": "Empty: every host."},
+                        "group": {
+                            "type": "string",
+                            "description": "Empty: the host and all groups.",
+                        },
+                        "start": {
+                            "type": ["number", "string"],
+                            "description": "UNIX seconds or RFC 3339 with offset.",
+                        },
+                        "end": {"type": ["number", "string"]},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "paths": {
+            "/api/openapi.json": {
+                "get": {"summary": "This document.", "responses": {"200": _ok("OpenAPI 3.1")}}
+            },
+            "/api/fleet": {
+                "get": {
+                    "summary": "Hosts with their state and their groups' states, filtered and paged on the server.",
+                    "parameters": [
+                        _q("site", "Only this site."),
+                        _q(
+                            "state",
+                            "Comma-separated host states (redundant, degraded, failed, unknown, offline, none).",
+                        ),
+                        _q("q", "Host name contains this (case-insensitive)."),
+                        _q("group", "Only hosts that have this group id."),
+                        _q(
+                            "sort",
+                            "name (site, host) or state (worst first).",
+                            {"enum": ["name", "state"]},
+                        ),
+                        *PAGING,
+                    ],
+                    "responses": {
+                        "200": _ok(
+                            "A page of hosts; counts per state of every match; the group ids on this page.",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "total": {"type": "integer"},
+                                    "offset": {"type": "integer"},
+                                    "limit": {"type": "integer"},
+                                    "counts": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "integer"},
+                                    },
+                                    "sites": {"type": "array", "items": {"type": "string"}},
+                                    "groups": {"type": "array", "items": {"type": "string"}},
+                                    "hosts": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/HostSummary"},
+                                    },
+                                },
+                            },
+                        ),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/groups": {
+                "get": {
+                    "summary": "Every redundancy group of the fleet, filtered and paged.",
+                    "parameters": [
+                        _q("site", "Only this site."),
+                        _q("state", "Comma-separated group states."),
+                        _q("kind", "Group kind (power, cooling, raid, bond, switches, custom)."),
+                        *PAGING,
+                    ],
+                    "responses": {
+                        "200": _ok(
+                            "A page of groups (the contract's group object plus site, host, host_online)."
+                        ),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/hosts/{site}/{host}": {
+                "get": {
+                    "summary": "One host: groups with their members' readings, components, collectors, recent transitions and events.",
+                    "parameters": [_p("site", "The host's site."), _p("host", "The host name.")],
+                    "responses": {
+                        "200": _ok("The host."),
+                        "404": _ok("No such host.", {"$ref": "#/components/schemas/Error"}),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/events": {
+                "get": {
+                    "summary": "Agent events (transitions, agent events, promotions, action results) as received, newest first.",
+                    "parameters": [
+                        _q("site", "Only this site."),
+                        _q("host", "Only this host."),
+                        _q("before", "Only events before this time (paging).", {"type": "number"}),
+                        PAGING[0],
+                    ],
+                    "responses": {"200": _ok("{events: [...]}"), **ERRORS},
+                }
+            },
+            "/api/transitions": {
+                "get": {
+                    "summary": "State changes the central service recorded (groups, hosts, offline), newest first.",
+                    "parameters": [
+                        _q("site", "Only this site."),
+                        _q("host", "Only this host."),
+                        _q("scope", "host or group.", {"enum": ["host", "group"]}),
+                        _q("before", "Only transitions before this time.", {"type": "number"}),
+                        PAGING[0],
+                    ],
+                    "responses": {"200": _ok("{transitions: [...]}"), **ERRORS},
+                }
+            },
+            "/api/availability": {
+                "get": {
+                    "summary": "Availability and exposure: one host and each of its groups (with segments for a chart), or a page of hosts.",
+                    "parameters": [
+                        _q("site", "The host's site; without host: only this site."),
+                        _q("host", "One host: its own figures and each group's."),
+                        _q(
+                            "window",
+                            "Window length ending at end (default 30d).",
+                            {"enum": ["1h", "24h", "7d", "30d", "month"]},
+                        ),
+                        _q("start", "Window start (UNIX seconds or RFC 3339); overrides window."),
+                        _q("end", "Window end (default: now)."),
+                        _q(
+                            "target",
+                            "SLA target in percent (default [central] sla_target).",
+                            {"type": "number"},
+                        ),
+                        *PAGING,
+                    ],
+                    "responses": {
+                        "200": _ok("Availability.", {"$ref": "#/components/schemas/Availability"}),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/maintenance": {
+                "get": {
+                    "summary": "Maintenance windows that have not ended (all=1: every one).",
+                    "parameters": [_q("all", "1: include past windows.")],
+                    "responses": {"200": _ok("{maintenance: [...]}"), **ERRORS},
+                },
+                "post": {
+                    "summary": "Declare a maintenance window (excluded from availability).",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/NewMaintenance"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _ok("Created.", {"$ref": "#/components/schemas/Maintenance"}),
+                        "403": _ok(
+                            "No token_file configured: the API is read-only.",
+                            {"$ref": "#/components/schemas/Error"},
+                        ),
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/maintenance/{id}": {
+                "delete": {
+                    "summary": "Delete a maintenance window.",
+                    "security": [{"bearer": []}],
+                    "parameters": [_p("id", "The window's id.")],
+                    "responses": {
+                        "200": _ok("Deleted."),
+                        "404": _ok("No such window.", {"$ref": "#/components/schemas/Error"}),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/stats": {
+                "get": {
+                    "summary": "Ingest counters: received, accepted, rejected by reason, transitions, events.",
+                    "responses": {"200": _ok("Counters."), **ERRORS},
+                }
+            },
+            "/api/stream": {
+                "get": {
+                    "summary": "Server-sent events: hosts (changed host summaries), transition, maintenance.",
+                    "responses": {
+                        "200": {
+                            "description": "text/event-stream",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+    }

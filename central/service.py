@@ -1,0 +1,160 @@
+"""The central service's composition root: history, fleet, ingest, MQTT, web, timers.
+
+``Central(cfg).run()`` runs until SIGTERM/SIGINT (or ``stop``): the MQTT source hands each
+message to the ingest in the event loop, a one-second tick looks for missed heartbeats, a
+fast tick commits the history and sends live updates to the browsers.
+
+To plug in alert routing, pass callables in ``subscribers``: each receives every
+``state.Transition`` record (see docs/central.md, "Alert routing seam").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .config import Config
+from .history import History, describe_url
+from .ingest import Ingest, MqttSource, Subscriber
+from .state import Fleet
+from .web import Api, Hub
+
+log = logging.getLogger("hotspare.central")
+
+FLUSH_INTERVAL = 0.25  # live updates and history commits
+PRUNE_INTERVAL = 6 * 3600.0  # history retention, also once at start
+
+
+class Central:
+    def __init__(
+        self,
+        cfg: Config,
+        subscribers: list[Subscriber] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.history = History.open(cfg.database, cfg.database_password)
+        self.history.replace_config_maintenance(
+            ((w.site, w.host, w.group, w.start, w.end, w.reason) for w in cfg.maintenance),
+            clock(),
+        )
+        self.fleet = Fleet(cfg.heartbeat_timeout, known=self.history.last_states())
+        assert cfg.mqtt is not None
+        self.ingest = Ingest(
+            self.fleet, self.history, cfg.mqtt.topic_prefix, cfg.max_payload, subscribers, clock
+        )
+        self.hub = Hub()
+        self.api = Api(
+            self.fleet,
+            self.history,
+            self.ingest,
+            self.hub,
+            cfg.token,
+            cfg.open_reads,
+            cfg.sla_target,
+            clock,
+        )
+        self.source: MqttSource | None = None
+        self._sent: dict[tuple[str, str], tuple] = {}  # what the browsers last got per host
+        self.port: int | None = None  # the bound port, once listening
+
+    async def run(self, stop: asyncio.Event | None = None) -> int:
+        loop = asyncio.get_running_loop()
+        stop = stop or asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+        runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.cfg.listen_host, self.cfg.listen_port)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        log.info(
+            "dashboard on http://%s:%d/ (reads %s, changes %s); history %s",
+            self.cfg.listen_host,
+            self.port,
+            "open" if self.cfg.open_reads else "need the token",
+            "need the token" if self.cfg.token else "off",
+            describe_url(self.cfg.database),
+        )
+        assert self.cfg.mqtt is not None
+        self.source = MqttSource(self.cfg.mqtt, self.ingest.handle, loop)
+        self.source.start()
+        tasks = [
+            asyncio.create_task(self._heartbeats()),
+            asyncio.create_task(self._flush()),
+            asyncio.create_task(self._prune()),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            self.source.stop()
+            self.hub.close()
+            await runner.cleanup()
+            self._flush_once()
+            self.history.close()
+            log.info("stopped")
+        return 0
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.ingest.tick()
+
+    async def _prune(self) -> None:
+        if not self.cfg.retention_days:
+            return
+        while True:
+            cutoff = self.clock() - self.cfg.retention_days * 86400
+            try:
+                self.history.commit()
+                removed = self.history.prune(cutoff)
+                if any(removed.values()):
+                    log.info(
+                        "history older than %g days removed: %s", self.cfg.retention_days, removed
+                    )
+            except Exception:
+                log.exception("pruning the history failed")
+            await asyncio.sleep(PRUNE_INTERVAL)
+
+    async def _flush(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                self._flush_once()
+            except Exception:
+                log.exception("flushing the history or the live updates failed")
+
+    def _flush_once(self) -> None:
+        self.history.commit()
+        changed, self.ingest.changed_hosts = self.ingest.changed_hosts, set()
+        recent, self.ingest.recent = self.ingest.recent, []
+        summaries = []
+        for key in sorted(changed):
+            host = self.fleet.hosts.get(key)
+            if host is None:
+                continue
+            summary = host.summary()
+            # a heartbeat changes only last_heard: not worth a message to every browser
+            seen = (
+                summary["state"],
+                summary["online"],
+                summary["role"],
+                tuple(summary["groups"].items()),
+            )
+            if self._sent.get(key) != seen:
+                self._sent[key] = seen
+                summaries.append(summary)
+        if summaries:
+            self.hub.send("hosts", summaries)
+        for r in recent:
+            self.hub.send("transition", r.as_dict())

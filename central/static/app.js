@@ -1,0 +1,289 @@
+// hotspare central dashboard: hash-routed views over the JSON API, live through SSE.
+// Everything shown comes from /api/...; every text from the agents is escaped.
+"use strict";
+
+const STATES = ["redundant", "degraded", "failed", "unknown", "offline", "none"];
+const view = document.getElementById("view");
+let current = null; // {name, onHosts(summaries), onTransition(t)}
+
+function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+function when(ts) {
+  return ts ? new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) + "Z" : "–";
+}
+function num(x, digits = 3) {
+  return x === null || x === undefined ? "–" : Number(x).toFixed(digits);
+}
+function hostKey(site, host) { return `${site}/${host}`; }
+function token() { return sessionStorage.getItem("hotspare-token") || ""; }
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const r = await fetch(path, Object.assign({}, opts, { headers }));
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || `${r.status} ${r.statusText}`);
+  return body;
+}
+function params() {
+  const h = location.hash.replace(/^#/, "");
+  const [path, query] = h.split("?");
+  return { path: path || "/", q: new URLSearchParams(query || "") };
+}
+function setHash(path, q) {
+  const s = q.toString();
+  location.hash = path + (s ? "?" + s : "");
+}
+function cellClass(state) { return "st-" + (state || "none"); }
+
+// --- fleet matrix -------------------------------------------------------------------------
+async function fleetView(q) {
+  const limit = Number(q.get("limit") || 100), offset = Number(q.get("offset") || 0);
+  const qs = new URLSearchParams({ limit, offset, sort: q.get("sort") || "name" });
+  for (const k of ["site", "state", "q"]) if (q.get(k)) qs.set(k, q.get(k));
+  const data = await api("/api/fleet?" + qs);
+  const sites = data.sites.map((s) => `<option ${s === q.get("site") ? "selected" : ""}>${esc(s)}</option>`).join("");
+  const states = STATES.map((s) => `<option ${s === q.get("state") ? "selected" : ""}>${s}</option>`).join("");
+  const counts = countsHtml(data.counts);
+  const head = data.groups.map((g) => `<th>${esc(g)}</th>`).join("");
+  const rows = data.hosts.map((h) => rowHtml(h, data.groups)).join("");
+  view.innerHTML = `
+    <h1>Fleet</h1>
+    <form class="filters" id="filters">
+      <label>site <select name="site"><option value="">all</option>${sites}</select></label>
+      <label>state <select name="state"><option value="">all</option>${states}</select></label>
+      <label>host <input name="q" value="${esc(q.get("q") || "")}" placeholder="name contains"></label>
+      <label>per page <select name="limit">${[50, 100, 500, 1000].map((n) => `<option ${n === limit ? "selected" : ""}>${n}</option>`).join("")}</select></label>
+      <label>sort <select name="sort"><option value="name">name</option><option value="state" ${q.get("sort") === "state" ? "selected" : ""}>worst first</option></select></label>
+      <button>Filter</button>
+      <span class="counts" id="counts">${counts}</span>
+    </form>
+    <div class="pager">${pager(data)}</div>
+    <table class="matrix" id="matrix"><thead><tr><th>site</th><th>host</th><th>host state</th>${head}</tr></thead>
+    <tbody>${rows || `<tr><td colspan="3" class="muted">no hosts match</td></tr>`}</tbody></table>`;
+  document.getElementById("filters").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target), nq = new URLSearchParams();
+    for (const [k, v] of f.entries()) if (v) nq.set(k, v);
+    setHash("/", nq);
+  });
+  for (const b of view.querySelectorAll("[data-offset]")) b.addEventListener("click", () => {
+    q.set("offset", b.dataset.offset); setHash("/", q);
+  });
+  const columns = new Set(data.groups);
+  let countsTimer = null;
+  const refreshCounts = () => {
+    // the counts cover every matching host, not just this page: ask the server again
+    if (countsTimer) return;
+    countsTimer = setTimeout(async () => {
+      countsTimer = null;
+      const c = await api("/api/fleet?" + new URLSearchParams(Object.assign(Object.fromEntries(qs), { limit: 1, offset: 0 })));
+      const el = document.getElementById("counts");
+      if (el) el.innerHTML = countsHtml(c.counts);
+    }, 1000);
+  };
+  return {
+    name: "fleet",
+    onHosts(summaries) {
+      refreshCounts();
+      const wanted = new Set((q.get("state") || "").split(",").filter(Boolean));
+      for (const h of summaries) {
+        const tr = view.querySelector(`tr[data-host="${CSS.escape(hostKey(h.site, h.host))}"]`);
+        if (!tr) {
+          // a host that now matches the state filter: fetch the page again to show it
+          if (wanted.size && wanted.has(h.state || "none") && (!q.get("site") || q.get("site") === h.site)) { scheduleRender(); return; }
+          continue;
+        }
+        if (Object.keys(h.groups).some((g) => !columns.has(g))) { scheduleRender(); return; }
+        tr.outerHTML = rowHtml(h, data.groups);
+      }
+    },
+  };
+}
+function countsHtml(counts) {
+  return Object.entries(counts).map(([s, n]) => `<span class="chip ${cellClass(s === "none" ? null : s)}" data-count="${esc(s)}">${esc(s)} ${n}</span>`).join("");
+}
+function rowHtml(h, groups) {
+  const key = hostKey(h.site, h.host);
+  const cells = groups.map((g) => {
+    const s = h.groups[g];
+    const shown = h.state === "offline" && s ? "offline" : s;
+    return `<td class="cell ${cellClass(shown)}" data-group="${esc(g)}" data-state="${esc(shown || "")}" title="${esc(g)}: ${esc(s || "not present")}">${esc(s || "")}</td>`;
+  }).join("");
+  const cause = h.offline_cause ? ` title="${esc(h.offline_cause)}"` : "";
+  return `<tr data-host="${esc(key)}"><td>${esc(h.site)}</td>
+    <td><a href="#/host/${encodeURIComponent(h.site)}/${encodeURIComponent(h.host)}">${esc(h.host)}</a></td>
+    <td class="cell host ${cellClass(h.state)}" data-state="${esc(h.state || "")}"${cause}>${esc(h.state || "no data")}</td>${cells}</tr>`;
+}
+function pager(data) {
+  const last = Math.min(data.offset + data.limit, data.total);
+  const prev = data.offset > 0 ? `<button type="button" data-offset="${Math.max(0, data.offset - data.limit)}">◀ prev</button>` : "";
+  const next = last < data.total ? `<button type="button" data-offset="${data.offset + data.limit}">next ▶</button>` : "";
+  return `${prev}<span>${data.total ? data.offset + 1 : 0}–${last} of ${data.total}</span>${next}`;
+}
+
+// --- host page ----------------------------------------------------------------------------
+async function hostView(site, host) {
+  const h = await api(`/api/hosts/${encodeURIComponent(site)}/${encodeURIComponent(host)}`);
+  const groups = h.groups.map((g) => {
+    const members = [...g.member_details, ...g.spare_details.map((c) => Object.assign({ spare: true }, c))].map((c) =>
+      `<tr><td>${esc(c.id)}${c.spare ? " <span class=muted>(spare)</span>" : ""}</td><td class="${cellClass(c.state)}">${esc(c.state || "no data")}</td>
+       <td>${c.value === null || c.value === undefined ? "" : esc(c.value) + " " + esc(c.unit || "")}</td><td>${esc(c.detail || "")}</td>
+       <td>${esc(c.source || "")}</td><td>${when(c.since)}</td></tr>`).join("");
+    return `<h2 data-group="${esc(g.id)}">${esc(g.id)} <span class="chip ${cellClass(g.state)}" data-state="${esc(g.state)}">${esc(g.state)}</span>
+      <span class="muted">${esc(g.kind)} · ${g.healthy}/${g.total} serving, ${g.required} required, margin ${g.margin}${g.stated ? " · device states " + esc(g.stated) : ""}</span></h2>
+      <p>${esc(g.reason)}</p>
+      <table><thead><tr><th>member</th><th>state</th><th>reading</th><th>detail</th><th>source</th><th>since</th></tr></thead><tbody>${members}</tbody></table>`;
+  }).join("");
+  const timeline = [
+    ...h.transitions.map((t) => ({ ts: t.ts, what: `${t.scope} ${t.id}`, from: t.from, to: t.to, text: t.reason || t.cause, src: "central" })),
+    ...h.events.map((e) => ({ ts: e.ts, what: e.type === "transition" ? `${e.scope} ${e.id}` : e.type, from: e.from, to: e.to, text: e.reason ?? e.message, src: "agent" })),
+  ].sort((a, b) => b.ts - a.ts).slice(0, 200).map((e) =>
+    `<tr><td>${when(e.ts)}</td><td>${esc(e.src)}</td><td>${esc(e.what)}</td><td>${e.from || e.to ? `<span class="chip ${cellClass(e.from)}">${esc(e.from || "new")}</span> → <span class="chip ${cellClass(e.to)}">${esc(e.to || "gone")}</span>` : ""}</td><td>${esc(e.text)}</td></tr>`).join("");
+  const collectors = h.collectors.map((c) => `${esc(c.name)}: ${c.ok ? "ok" : `<span class="error">${esc(c.error)}</span>`}`).join(" · ");
+  view.innerHTML = `
+    <h1>${esc(h.site)} / ${esc(h.host)} <span id="host-state" class="chip ${cellClass(h.state)}" data-state="${esc(h.state || "")}">${esc(h.state || "no data")}</span></h1>
+    <table class="kv"><tbody>
+      <tr><td>agent</td><td>${h.online === false ? `offline since ${when(h.offline_since)} (${esc(h.offline_cause)})` : h.online ? "online" : "no status yet"}${h.version ? " · version " + esc(h.version) : ""}</td></tr>
+      <tr><td>role</td><td>${esc(h.role || "–")}</td></tr>
+      <tr><td>last heard</td><td>${when(h.last_heard)}</td></tr>
+      <tr><td>collectors</td><td>${collectors || "–"}</td></tr>
+      <tr><td>availability</td><td><a href="#/availability?site=${encodeURIComponent(h.site)}&host=${encodeURIComponent(h.host)}">uptime and exposure</a></td></tr>
+    </tbody></table>
+    ${groups || "<p class=muted>no groups reported</p>"}
+    <h2>Timeline</h2>
+    <table class="timeline"><thead><tr><th>time</th><th>from</th><th>what</th><th>change</th><th>reason</th></tr></thead><tbody>${timeline}</tbody></table>`;
+  return {
+    name: "host",
+    onHosts(summaries) { if (summaries.some((s) => s.site === site && s.host === host)) scheduleRender(); },
+  };
+}
+
+// --- availability -------------------------------------------------------------------------
+async function availabilityView(q) {
+  const window = q.get("window") || "30d";
+  const windows = ["1h", "24h", "7d", "30d", "month"].map((w) => `<option ${w === window ? "selected" : ""}>${w}</option>`).join("");
+  const head = `<form class="filters" id="avf"><label>site <input name="site" value="${esc(q.get("site") || "")}"></label>
+    <label>host <input name="host" value="${esc(q.get("host") || "")}"></label>
+    <label>window <select name="window">${windows}</select></label>
+    <label>target % <input name="target" size="6" value="${esc(q.get("target") || "")}"></label><button>Show</button></form>`;
+  const qs = new URLSearchParams({ window });
+  for (const k of ["site", "host", "target", "offset"]) if (q.get(k)) qs.set(k, q.get(k));
+  const a = await api("/api/availability?" + qs);
+  let body;
+  if (q.get("host")) {
+    const rows = [["host", a], ...Object.entries(a.groups)];
+    body = `<h1>Availability of ${esc(a.site)} / ${esc(a.host)}</h1>
+      <p class="muted">${when(a.start)} – ${when(a.end)} · target ${a.target_pct} % · down = failed or offline, exposure = degraded · maintenance excluded</p>
+      ${chart(rows, a.start, a.end)}${figures(rows)}`;
+  } else {
+    body = `<h1>Availability</h1><p class="muted">${when(a.start)} – ${when(a.end)} · target ${a.target_pct} %</p>
+      <div class="pager">${pager(a)}</div>
+      ${figures(a.hosts.map((h) => [h.site + "/" + h.host, h]), true)}`;
+  }
+  view.innerHTML = head + body;
+  document.getElementById("avf").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const nq = new URLSearchParams();
+    for (const [k, v] of new FormData(e.target).entries()) if (v) nq.set(k, v);
+    setHash("/availability", nq);
+  });
+  for (const b of view.querySelectorAll("[data-offset]")) b.addEventListener("click", () => {
+    q.set("offset", b.dataset.offset); setHash("/availability", q);
+  });
+  return { name: "availability" };
+}
+function figures(rows, links = false) {
+  const tr = rows.map(([name, r]) => {
+    const label = links ? `<a href="#/availability?site=${encodeURIComponent(r.site)}&host=${encodeURIComponent(r.host)}">${esc(name)}</a>` : esc(name);
+    const left = r.budget_left_minutes;
+    return `<tr><td>${label}</td><td>${num(r.uptime_pct)} %</td><td>${num(r.outage_minutes, 1)}</td><td>${r.outages}</td>
+      <td>${num(r.exposure_minutes, 1)}</td><td>${num(r.exposure_pct, 2)} %</td><td>${num(r.budget_minutes, 1)}</td>
+      <td class="${left < 0 ? "error" : ""}">${num(left, 1)}</td><td>${num(r.maintenance_s / 60, 1)}</td><td>${num(r.no_data_s / 60, 1)}</td></tr>`;
+  }).join("");
+  return `<table class="figures"><thead><tr><th></th><th>uptime</th><th>outage min</th><th>outages</th><th>exposure min</th>
+    <th>exposure</th><th>budget min</th><th>budget left min</th><th>maintenance min</th><th>no data min</th></tr></thead><tbody>${tr}</tbody></table>`;
+}
+function chart(rows, start, end) {
+  // one bar per host/group: coloured by state over the window, maintenance hatched
+  const W = 900, L = 160, H = 22, span = end - start || 1;
+  const colour = { redundant: "#2e7d32", degraded: "#d32f2f", failed: "#6a1b4d", unknown: "#9e9e9e", offline: "#37474f" };
+  let y = 4, out = "";
+  for (const [name, r] of rows) {
+    out += `<text x="4" y="${y + 15}">${esc(name.length > 24 ? name.slice(0, 23) + "…" : name)}</text>`;
+    for (const s of r.segments) {
+      const x = L + ((s.start - start) / span) * (W - L - 4), w = Math.max(0.5, ((s.end - s.start) / span) * (W - L - 4));
+      const fill = s.state ? colour[s.state] || "#bdbdbd" : "#eeeeee";
+      out += `<rect x="${x.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${H - 6}" fill="${fill}"><title>${esc(s.state || "no data")} ${when(s.start)} – ${when(s.end)}${s.maintenance ? " (maintenance)" : ""}</title></rect>`;
+      if (s.maintenance) out += `<rect x="${x.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${H - 6}" fill="url(#maint)"/>`;
+    }
+    y += H;
+  }
+  out += `<text x="${L}" y="${y + 12}">${when(start)}</text><text x="${W - 140}" y="${y + 12}">${when(end)}</text>`;
+  return `<svg class="chart" id="chart" width="${W}" height="${y + 18}" viewBox="0 0 ${W} ${y + 18}">
+    <defs><pattern id="maint" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+    <rect width="3" height="6" fill="#90caf9" opacity="0.8"/></pattern></defs>${out}</svg>`;
+}
+
+// --- maintenance --------------------------------------------------------------------------
+async function maintenanceView() {
+  const data = await api("/api/maintenance?all=1");
+  const rows = data.maintenance.map((m) => `<tr><td>${m.id}</td><td>${esc(m.site || "*")}</td><td>${esc(m.host || "*")}</td>
+    <td>${esc(m.group || "*")}</td><td>${when(m.start)}</td><td>${when(m.end)}</td><td>${esc(m.reason)}</td><td>${esc(m.source)}</td>
+    <td>${m.source === "api" ? `<button data-delete="${m.id}">delete</button>` : ""}</td></tr>`).join("");
+  view.innerHTML = `<h1>Maintenance windows</h1>
+    <table><thead><tr><th>id</th><th>site</th><th>host</th><th>group</th><th>start</th><th>end</th><th>reason</th><th>source</th><th></th></tr></thead>
+    <tbody>${rows || `<tr><td colspan="9" class="muted">none</td></tr>`}</tbody></table>
+    <h2>Declare a window</h2>
+    <form class="inline" id="mf">
+      <label>site<input name="site"></label><label>host<input name="host"></label><label>group<input name="group"></label>
+      <label>start (UTC)<input name="start" type="datetime-local" required></label><label>end (UTC)<input name="end" type="datetime-local" required></label>
+      <label>reason<input name="reason"></label><label>API token<input name="token" type="password" value="${esc(token())}"></label>
+      <button>Add</button></form><p id="mmsg"></p>`;
+  document.getElementById("mf").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(e.target).entries());
+    sessionStorage.setItem("hotspare-token", f.token);
+    const body = { site: f.site, host: f.host, group: f.group, reason: f.reason, start: f.start + ":00Z", end: f.end + ":00Z" };
+    try {
+      await api("/api/maintenance", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+      render();
+    } catch (err) { document.getElementById("mmsg").innerHTML = `<span class="error">${esc(err.message)}</span>`; }
+  });
+  for (const b of view.querySelectorAll("[data-delete]")) b.addEventListener("click", async () => {
+    try { await api(`/api/maintenance/${b.dataset.delete}`, { method: "DELETE" }); render(); }
+    catch (err) { document.getElementById("mmsg").innerHTML = `<span class="error">${esc(err.message)}</span>`; }
+  });
+  return { name: "maintenance" };
+}
+
+// --- routing and live updates -------------------------------------------------------------
+let renderTimer = null;
+function scheduleRender() {
+  if (!renderTimer) renderTimer = setTimeout(() => { renderTimer = null; render(); }, 300);
+}
+async function render() {
+  const { path, q } = params();
+  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", path.startsWith("/" + (a.dataset.nav === "fleet" ? "" : a.dataset.nav)) && (a.dataset.nav !== "fleet" || path === "/"));
+  try {
+    const m = path.match(/^\/host\/([^/]+)\/([^/]+)$/);
+    if (m) current = await hostView(decodeURIComponent(m[1]), decodeURIComponent(m[2]));
+    else if (path === "/availability") current = await availabilityView(q);
+    else if (path === "/maintenance") current = await maintenanceView();
+    else current = await fleetView(q);
+  } catch (err) {
+    view.innerHTML = `<p class="error">${esc(err.message)}</p>`;
+    current = null;
+  }
+}
+function connect() {
+  const live = document.getElementById("live");
+  const es = new EventSource("/api/stream");
+  es.addEventListener("hello", () => { live.className = "live on"; });
+  es.addEventListener("hosts", (e) => { if (current && current.onHosts) current.onHosts(JSON.parse(e.data)); });
+  es.addEventListener("maintenance", () => { if (current && current.name === "maintenance") scheduleRender(); });
+  es.onerror = () => { live.className = "live off"; };
+}
+window.addEventListener("hashchange", render);
+render();
+connect();

@@ -1,0 +1,437 @@
+"""The dashboard and the JSON API (aiohttp). The pages are static files that use the API.
+
+Read-only endpoints are open when the service listens on loopback (or ``public_read`` is
+set) and otherwise need the bearer token; changes (maintenance windows) always need it.
+Live updates go out as server-sent events on ``/api/stream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from . import availability as av
+from .contract import SEVERITY
+from .history import History, Maintenance
+from .ingest import Ingest
+from .openapi import document as openapi_document
+from .state import Fleet, Host
+
+log = logging.getLogger("hotspare.central.web")
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_LIMIT = 1000
+WINDOWS = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "month": av.MONTH}
+
+
+class Hub:
+    """Live-update fan-out: one bounded queue per SSE client; a slow client is dropped."""
+
+    def __init__(self) -> None:
+        self.clients: set[asyncio.Queue[str | None]] = set()
+
+    def send(self, event: str, data: Any) -> None:
+        if not self.clients:
+            return
+        frame = f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+        for q in list(self.clients):
+            try:
+                q.put_nowait(frame)
+            except asyncio.QueueFull:  # too slow: end its stream; EventSource reconnects
+                self.clients.discard(q)
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait(None)
+
+    def close(self) -> None:
+        for q in list(self.clients):
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(None)
+        self.clients.clear()
+
+
+class Api:
+    def __init__(
+        self,
+        fleet: Fleet,
+        history: History,
+        ingest: Ingest,
+        hub: Hub,
+        token: str,
+        open_reads: bool,
+        sla_target: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.fleet = fleet
+        self.history = history
+        self.ingest = ingest
+        self.hub = hub
+        self.token = token
+        self.open_reads = open_reads
+        self.sla_target = sla_target
+        self.clock = clock
+
+    # --- app -----------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth, self._errors])
+        r = app.router
+        r.add_get("/", self.index)
+        r.add_static("/static/", STATIC)
+        r.add_get("/api/openapi.json", self.openapi)
+        r.add_get("/api/fleet", self.fleet_list)
+        r.add_get("/api/groups", self.groups)
+        r.add_get("/api/hosts/{site}/{host}", self.host)
+        r.add_get("/api/events", self.events)
+        r.add_get("/api/transitions", self.transitions)
+        r.add_get("/api/availability", self.availability)
+        r.add_get("/api/maintenance", self.maintenance_list)
+        r.add_post("/api/maintenance", self.maintenance_add)
+        r.add_delete("/api/maintenance/{id}", self.maintenance_delete)
+        r.add_get("/api/stats", self.stats)
+        r.add_get("/api/stream", self.stream)
+        return app
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):
+        path = request.path
+        if path.startswith("/api/") and path != "/api/openapi.json":
+            mutating = request.method not in ("GET", "HEAD", "OPTIONS")
+            if mutating and not self.token:
+                return _error(403, "changes through the API are off: no [central] token_file")
+            if (mutating or not self.open_reads) and not self._authorized(request):
+                resp = _error(401, "a bearer token is required (Authorization: Bearer ...)")
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="hotspare"'
+                return resp
+        return await handler(request)
+
+    def _authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        return (
+            bool(self.token)
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(given.strip().encode(), self.token.encode())
+        )
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler):
+        try:
+            return await handler(request)
+        except BadRequest as e:
+            return _error(400, str(e))
+
+    # --- pages ---------------------------------------------------------------------------
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    # --- reads ---------------------------------------------------------------------------
+    async def fleet_list(self, request: web.Request) -> web.Response:
+        q = request.query
+        limit, offset = _paging(q)
+        states = _set(q.get("state"))
+        hosts = [
+            h
+            for h in self.fleet.hosts.values()
+            if (not q.get("site") or h.site == q["site"])
+            and (not states or (h.state or "none") in states)
+            and (not q.get("q") or q["q"].lower() in h.host.lower())
+            and (not q.get("group") or q["group"] in h.groups)
+        ]
+        counts: dict[str, int] = {}
+        for h in hosts:
+            counts[h.state or "none"] = counts.get(h.state or "none", 0) + 1
+        if q.get("sort", "name") == "state":
+            hosts.sort(key=lambda h: (-SEVERITY.get(h.state or "", -1), h.site, h.host))
+        else:
+            hosts.sort(key=lambda h: (h.site, h.host))
+        page = hosts[offset : offset + limit]
+        groups = sorted({g for h in page for g in h.groups})
+        return web.json_response(
+            {
+                "total": len(hosts),
+                "offset": offset,
+                "limit": limit,
+                "counts": counts,
+                "sites": sorted({h.site for h in self.fleet.hosts.values()}),
+                "groups": groups,
+                "hosts": [h.summary() for h in page],
+            }
+        )
+
+    async def groups(self, request: web.Request) -> web.Response:
+        q = request.query
+        limit, offset = _paging(q)
+        states = _set(q.get("state"))
+        rows = [
+            {"site": h.site, "host": h.host, "host_online": h.online, **g}
+            for h in sorted(self.fleet.hosts.values(), key=lambda h: (h.site, h.host))
+            if not q.get("site") or h.site == q["site"]
+            for _, g in sorted(h.groups.items())
+            if (not states or g["state"] in states)
+            and (not q.get("kind") or g["kind"] == q["kind"])
+        ]
+        return web.json_response(
+            {
+                "total": len(rows),
+                "offset": offset,
+                "limit": limit,
+                "groups": rows[offset : offset + limit],
+            }
+        )
+
+    async def host(self, request: web.Request) -> web.Response:
+        h = self._host(request)
+        health = h.health or {}
+        groups = []
+        for _gid, g in sorted(h.groups.items()):
+            members = [h.components.get(cid, {"id": cid, "state": None}) for cid in g["members"]]
+            spares = [h.components.get(cid, {"id": cid, "state": None}) for cid in g["spares"]]
+            groups.append({**g, "member_details": members, "spare_details": spares})
+        return web.json_response(
+            {
+                **h.summary(),
+                "version": h.version or None,
+                "generated_at": health.get("generated_at"),
+                "groups": groups,
+                "components": [c for _, c in sorted(h.components.items())],
+                "collectors": health.get("collectors", []),
+                "transitions": self.history.transitions(h.site, h.host, limit=100),
+                "events": self.history.events(h.site, h.host, limit=100),
+            }
+        )
+
+    def _host(self, request: web.Request) -> Host:
+        key = (request.match_info["site"], request.match_info["host"])
+        h = self.fleet.hosts.get(key)
+        if h is None:
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": f"no host {key[0]}/{key[1]}"}),
+                content_type="application/json",
+            )
+        return h
+
+    async def events(self, request: web.Request) -> web.Response:
+        q = request.query
+        limit, _ = _paging(q)
+        before = _float(q, "before")
+        rows = self.history.events(q.get("site", ""), q.get("host", ""), limit, before)
+        return web.json_response({"events": rows})
+
+    async def transitions(self, request: web.Request) -> web.Response:
+        q = request.query
+        limit, _ = _paging(q)
+        rows = self.history.transitions(
+            q.get("site", ""), q.get("host", ""), q.get("scope", ""), limit, _float(q, "before")
+        )
+        return web.json_response({"transitions": rows})
+
+    async def availability(self, request: web.Request) -> web.Response:
+        q = request.query
+        end = _time(q, "end") or self.clock()
+        window = q.get("window", "30d")
+        if window not in WINDOWS:
+            raise BadRequest(f"window: expected one of {', '.join(WINDOWS)}, got {window!r}")
+        start = _time(q, "start") or end - WINDOWS[window]
+        if start >= end:
+            raise BadRequest("start must be before end")
+        target = _float(q, "target") or self.sla_target
+        if not 0 < target < 100:
+            raise BadRequest(f"target: expected a percentage between 0 and 100, got {target}")
+        windows = self.history.maintenance()
+        if q.get("host"):
+            site, host = q.get("site", ""), q["host"]
+            if not site:
+                site = next((s for s, hn in self.fleet.hosts if hn == host), "")
+            host_tl = self._timeline(site, host, "host", host, start, end)
+            result = av.evaluate(host_tl, start, end, target, _spans(windows, site, host, ""))
+            groups = {}
+            for gid in self.history.items(site, host, "group", start, end):
+                tl = av.overlay_offline(
+                    self._timeline(site, host, "group", gid, start, end), host_tl
+                )
+                groups[gid] = av.evaluate(
+                    tl, start, end, target, _spans(windows, site, host, gid)
+                ).as_dict()
+            return web.json_response(
+                {"site": site, "host": host, **result.as_dict(), "groups": groups}
+            )
+        limit, offset = _paging(q)
+        total, page = self.history.hosts(q.get("site", ""), limit, offset)
+        rows = []
+        for site, host in page:
+            tl = self._timeline(site, host, "host", host, start, end)
+            d = av.evaluate(tl, start, end, target, _spans(windows, site, host, "")).as_dict()
+            del d["segments"]
+            rows.append({"site": site, "host": host, **d})
+        return web.json_response(
+            {
+                "start": start,
+                "end": end,
+                "target_pct": target,
+                "total": total,
+                "offset": offset,
+                "limit": limit,
+                "hosts": rows,
+            }
+        )
+
+    def _timeline(
+        self, site: str, host: str, scope: str, item: str, start: float, end: float
+    ) -> list[av.Segment]:
+        initial, changes = self.history.changes(site, host, scope, item, start, end)
+        return av.timeline(initial, changes, start, end)
+
+    async def maintenance_list(self, request: web.Request) -> web.Response:
+        after = None if request.query.get("all") else self.clock()
+        return web.json_response(
+            {"maintenance": [m.as_dict() for m in self.history.maintenance(end_after=after)]}
+        )
+
+    async def maintenance_add(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest("expected a JSON object") from None
+        if not isinstance(body, dict):
+            raise BadRequest("expected a JSON object")
+        unknown = set(body) - {"site", "host", "group", "start", "end", "reason"}
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        text = {k: body.get(k, "") for k in ("site", "host", "group", "reason")}
+        for k, v in text.items():
+            if not isinstance(v, str):
+                raise BadRequest(f"{k}: expected a string")
+        if not (text["site"] or text["host"]):
+            raise BadRequest("a window needs a site or a host (or both)")
+        start, end = _when(body, "start"), _when(body, "end")
+        if end <= start:
+            raise BadRequest("end must be after start")
+        m = self.history.add_maintenance(
+            text["site"],
+            text["host"],
+            text["group"],
+            start,
+            end,
+            text["reason"],
+            "api",
+            self.clock(),
+        )
+        log.info("maintenance window %d added through the API: %s", m.id, m.as_dict())
+        self.hub.send("maintenance", m.as_dict())
+        return web.json_response(m.as_dict(), status=201)
+
+    async def maintenance_delete(self, request: web.Request) -> web.Response:
+        try:
+            mid = int(request.match_info["id"])
+        except ValueError:
+            raise BadRequest("id: expected an integer") from None
+        if not self.history.delete_maintenance(mid):
+            return _error(404, f"no maintenance window {mid}")
+        log.info("maintenance window %d deleted through the API", mid)
+        return web.json_response({"deleted": mid})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response({**self.ingest.stats(), "sse_clients": len(self.hub.clients)})
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await resp.prepare(request)
+        q: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
+        self.hub.clients.add(q)
+        try:
+            await resp.write(b"retry: 2000\nevent: hello\ndata: {}\n\n")
+            while True:
+                try:
+                    frame = await asyncio.wait_for(q.get(), 15)
+                except TimeoutError:
+                    frame = ": keepalive\n\n"
+                if frame is None:
+                    break
+                await resp.write(frame.encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.hub.clients.discard(q)
+        return resp
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _paging(q) -> tuple[int, int]:
+    try:
+        limit = int(q.get("limit", 100))
+        offset = int(q.get("offset", 0))
+    except ValueError:
+        raise BadRequest("limit and offset: expected integers") from None
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise BadRequest(f"limit: 1 to {MAX_LIMIT}; offset: >= 0")
+    return limit, offset
+
+
+def _set(value: str | None) -> set[str]:
+    return {v for v in (value or "").split(",") if v}
+
+
+def _float(q, key: str) -> float | None:
+    if key not in q or q[key] == "":
+        return None
+    try:
+        return float(q[key])
+    except ValueError:
+        raise BadRequest(f"{key}: expected a number, got {q[key]!r}") from None
+
+
+def _time(q, key: str) -> float | None:
+    if key not in q or q[key] == "":
+        return None
+    return _when(dict(q), key)
+
+
+def _when(body: dict[str, Any], key: str) -> float:
+    """UNIX seconds, or an RFC 3339 date-time with an offset."""
+    v = body.get(key)
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            pass
+        try:
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            t = None
+        if t is not None and t.tzinfo is not None:
+            return t.timestamp()
+    raise BadRequest(f"{key}: expected UNIX seconds or an RFC 3339 date-time with offset")
+
+
+def _spans(
+    windows: list[Maintenance], site: str, host: str, group: str
+) -> list[tuple[float, float]]:
+    return [(m.start, m.end) for m in windows if m.covers(site, host, group)]

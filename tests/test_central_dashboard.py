@@ -1,0 +1,148 @@
+"""The dashboard in headless Chromium (Debian's package, driven by Playwright): a real agent
+and simulated agents publish through mosquitto; a group turning degraded turns red on the
+open page without a reload. Screenshots go to tests/artifacts/ (not versioned)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agent.demo import mdstat_text
+from tests.central_peer import CentralThread, SimAgent, get, wait_for, write_config
+from tests.conftest import agent_config, write_mdstat
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+RED = "rgb(211, 47, 47)"  # --degraded in style.css
+GREEN = "rgb(46, 125, 50)"  # --redundant
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def cell(page, host: str, group: str):
+    return page.locator(f'tr[data-host="dc1/{host}"] td[data-group="{group}"]')
+
+
+def test_a_group_turning_degraded_turns_red_without_reload(broker, run_agent, tmp_path, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    mdstat = tmp_path / "mdstat"
+    write_mdstat(mdstat, mdstat_text("clean", "clean"))  # raid1 md0, raid6 md1
+    agent = run_agent(agent_config(broker.port, mdstat, tmp_path / "state"))
+    sims = [
+        SimAgent(broker.port, "dc1", "db-01", {"power": "redundant", "cooling": "redundant"}),
+        SimAgent(broker.port, "dc2", "db-02", {"power": "failed"}),
+    ]
+    token = tmp_path / "token"
+    token.write_text("dashboard-test-token\n")
+    token.chmod(0o600)
+    c = CentralThread(
+        write_config(
+            tmp_path / "central.toml",
+            broker.port,
+            str(tmp_path / "c.db"),
+            extra=f'token_file = "{token}"\n',
+        )
+    ).start()
+    try:
+        wait_for(
+            lambda: get(f"{c.url}/api/hosts/dc1/web-01")[1].get("groups"),
+            timeout=30,
+            what=f"the real agent's groups; agent log:\n{agent.output()}",
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{c.url}/#/")
+        md0 = cell(page, "web-01", "md/md0")
+        md0.wait_for()
+        assert md0.get_attribute("data-state") == "redundant"
+        assert md0.evaluate("e => getComputedStyle(e).backgroundColor") == GREEN
+        page.locator("#live.on").wait_for()
+        page.evaluate("window.__noReload = 42")  # survives only if the page is never reloaded
+        page.screenshot(path=str(ARTIFACTS / "central-fleet-redundant.png"), full_page=True)
+
+        write_mdstat(mdstat, mdstat_text("failed", "clean"))  # the real agent: md0 loses sdb1
+        page.wait_for_function(
+            """() => {
+                const td = document.querySelector('tr[data-host="dc1/web-01"] td[data-group="md/md0"]');
+                return td && td.dataset.state === "degraded";
+            }""",
+            timeout=30_000,
+        )
+        assert md0.evaluate("e => getComputedStyle(e).backgroundColor") == RED
+        assert page.evaluate("window.__noReload") == 42
+        host_cell = page.locator('tr[data-host="dc1/web-01"] td.host')
+        assert host_cell.get_attribute("data-state") == "degraded"
+        page.wait_for_selector('#counts [data-count="degraded"]')  # the counts follow too
+        page.screenshot(path=str(ARTIFACTS / "central-fleet-degraded.png"), full_page=True)
+
+        # a simulated agent dies: its host turns offline live too
+        sims[0].die()
+        page.wait_for_selector('tr[data-host="dc1/db-01"] td.host[data-state="offline"]')
+
+        # filter by state on the server: only degraded hosts
+        page.select_option("select[name=state]", "degraded")
+        page.click("#filters button")
+        page.wait_for_function("() => document.querySelectorAll('#matrix tbody tr').length === 1")
+        assert page.locator("#matrix tbody tr").get_attribute("data-host") == "dc1/web-01"
+        # a host turning degraded joins the filtered page by itself
+        sims[1].publish({"power": "degraded"})
+        page.wait_for_selector('tr[data-host="dc2/db-02"] td.host[data-state="degraded"]')
+        assert page.evaluate("window.__noReload") == 42
+
+        # the host page: groups, members with readings, the timeline
+        page.goto(f"{c.url}/#/host/dc1/web-01")
+        page.locator('h2[data-group="md/md0"]').wait_for()
+        assert "md/md0/sdb1" in page.locator("main").inner_text()
+        assert page.locator(".timeline tbody tr").count() >= 2
+        page.screenshot(path=str(ARTIFACTS / "central-host.png"), full_page=True)
+
+        # the availability view with its chart
+        page.goto(f"{c.url}/#/availability?site=dc1&host=web-01&window=1h")
+        page.locator("#chart rect[fill='#d32f2f']").first.wait_for()  # degraded time
+        assert page.locator("#chart rect[fill='#2e7d32']").count() >= 1  # redundant time
+        page.screenshot(path=str(ARTIFACTS / "central-availability.png"), full_page=True)
+
+        # maintenance: a wrong token is refused, the right one declares the window
+        page.goto(f"{c.url}/#/maintenance")
+        form = page.locator("#mf")
+        form.locator("[name=host]").fill("web-01")
+        form.locator("[name=start]").fill("2026-12-01T22:00")
+        form.locator("[name=end]").fill("2026-12-01T23:30")
+        form.locator("[name=reason]").fill("PSU swap")
+        form.locator("[name=token]").fill("wrong")
+        form.locator("button").click()
+        page.wait_for_selector("#mmsg .error")
+        form.locator("[name=token]").fill("dashboard-test-token")
+        form.locator("button").click()
+        page.wait_for_selector("text=PSU swap")
+        (window,) = get(f"{c.url}/api/maintenance?all=1")[1]["maintenance"]
+        assert (window["host"], window["end"] - window["start"]) == ("web-01", 5400)
+        page.screenshot(path=str(ARTIFACTS / "central-maintenance.png"), full_page=True)
+        assert errors == []
+    finally:
+        for s in sims:
+            s.close()
+        c.stop()
