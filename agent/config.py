@@ -31,6 +31,7 @@ EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 COLLECTOR_MODULES = {
     "mdstat": "collectors.mdstat",
     "ipmi": "collectors.ipmi",
+    "snmp": "collectors.snmp",
 }
 
 

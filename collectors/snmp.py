@@ -1,0 +1,801 @@
+"""SNMP: power supplies, fans, chassis alarms and uplink ports of switches (and BMCs).
+
+SNMPv2c or SNMPv3 (authPriv with SHA-2 and AES by default) over pysnmp 7's asyncio
+engine. Three layers:
+
+``interpret(profile, walked, layout)``
+    Pure. The walked columns (column OID -> {index: value}) of a device profile
+    (``collectors.snmp_profiles``) become Readings and the ``psu`` / ``fan`` groups.
+
+``port_readings(walked, ports)``
+    Pure. IF-MIB admin/oper status of the configured uplink ports, ``port/<ifName>``.
+
+``SnmpCollector``
+    The I/O. All instances in one agent share one SNMP engine and one UDP socket; each
+    switch is a target configured once in it. A poll is a GETBULK walk of only the
+    profile's columns, all columns side by side in each request, numeric OIDs only, no
+    MIB lookups. A switch that does not answer within ``request_timeout`` x (``retries``
+    + 1) makes ``switch/<name>`` and everything last seen on it UNKNOWN (never FAILED);
+    the agent's per-collector timeout is the hard deadline of the whole poll, and each
+    switch is its own collector instance, so a slow one never delays the others.
+
+Component ids: ``switch/<name>`` (reachability), ``switch/<name>/psu/<index>``,
+``switch/<name>/fan/<index>``, ``switch/<name>/port/<ifName>``, ... (``<index>`` is the
+row's SNMP index, components joined by "."). Groups ``switch/<name>/psu`` (kind power,
+``required`` default 1) and ``switch/<name>/fan`` (kind cooling, default all but one).
+A PSU the device lists as absent is a lost member (the chassis reports the slot); an
+absent fan is not a member (servers list fan bays they never populate), unless
+``fan_slots`` says how many must be populated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import re
+import stat
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from collectors.base import GroupKind, GroupSpec, Kind, Option, Reading, Snapshot, State, prefixed
+from collectors.snmp_profiles import (
+    BY_NAME,
+    ENT_OPER_STATE,
+    ENT_PHY_SENSOR_OPER_STATUS,
+    ENT_PHYSICAL_CLASS,
+    ENT_PHYSICAL_CONTAINED_IN,
+    ENT_PHYSICAL_NAME,
+    ENT_SENSOR_STATUS,
+    ENT_STATE_OPER,
+    IF_ADMIN_STATUS,
+    IF_DESCR,
+    IF_NAME,
+    IF_OPER_STATUS,
+    IF_STATUS_WORDS,
+    SYS_DESCR,
+    SYS_OBJECT_ID,
+    EntitySource,
+    Profile,
+    Role,
+    StatusTable,
+    choose,
+)
+
+log = logging.getLogger("hotspare.snmp")
+
+AUTH_PROTOCOLS = ("SHA-256", "SHA-384", "SHA-512", "SHA-224", "SHA", "MD5")
+PRIV_PROTOCOLS = ("AES", "AES-192", "AES-256", "DES")
+
+OPTIONS: dict[str, Option] = {
+    "address": Option(
+        str, None, "The device's address (IPv4 or host name).", required=True, example="192.0.2.10"
+    ),
+    "port": Option(int, 161, "The device's SNMP UDP port."),
+    "version": Option(str, "2c", 'SNMP version: "2c" or "3".', choices=("2c", "3")),
+    "community": Option(
+        str,
+        "",
+        "SNMPv2c community. Prefer community_file: a community here is readable by whoever reads the config.",
+    ),
+    "community_file": Option(
+        str,
+        "",
+        "A file holding the SNMPv2c community (first line), readable by the agent's user only.",
+    ),
+    "user": Option(str, "", "SNMPv3 user name (version 3)."),
+    "security_level": Option(
+        str,
+        "authPriv",
+        "SNMPv3 security level. authNoPriv and noAuthNoPriv only when set here explicitly.",
+        choices=("authPriv", "authNoPriv", "noAuthNoPriv"),
+    ),
+    "auth_protocol": Option(
+        str, "SHA-256", "SNMPv3 authentication protocol.", choices=AUTH_PROTOCOLS
+    ),
+    "auth_key_file": Option(
+        str,
+        "",
+        "A file holding the SNMPv3 authentication passphrase (first line), readable by the agent's user only.",
+    ),
+    "priv_protocol": Option(
+        str, "AES", "SNMPv3 privacy protocol (AES is AES-128-CFB).", choices=PRIV_PROTOCOLS
+    ),
+    "priv_key_file": Option(
+        str,
+        "",
+        "A file holding the SNMPv3 privacy passphrase (first line), readable by the agent's user only.",
+    ),
+    "context": Option(str, "", "SNMPv3 context name."),
+    "profile": Option(
+        str,
+        "auto",
+        "Device profile. auto: chosen by sysObjectID / sysDescr, else the standards-only one (entity).",
+        choices=("auto", *BY_NAME),
+    ),
+    "psu_required": Option(int, 0, "PSUs that must be serving. 0: one."),
+    "fan_required": Option(int, 0, "Fans (or fan trays) that must be serving. 0: all but one."),
+    "fan_slots": Option(
+        int, 0, "Fan slots that must be populated (an absent fan then counts as lost). 0: present ones."
+    ),
+    "ports": Option(
+        list,
+        [],
+        'Uplink ports on this device to watch, by ifName (or ifDescr), e.g. ["Ethernet1/49", "Ethernet1/50"].',
+    ),
+    "request_timeout": Option(float, 1.0, "Seconds to wait for one SNMP response."),
+    "retries": Option(int, 1, "Retransmissions of an unanswered request."),
+    "max_repetitions": Option(int, 50, "GETBULK max-repetitions: rows per column per request."),
+    "trap_listen": Option(
+        str,
+        "",
+        "Receive SNMP traps on HOST:PORT (e.g. 0.0.0.0:162); a trap from this device's address re-polls it at once. Entries with the same value share one listener. Empty: no listener.",
+    ),
+    "id_prefix": Option(
+        str,
+        "switch",
+        'First level of this device\'s component and group ids ("switch" gives switch/<name>/psu).',
+    ),
+}
+# Two instances naming the same device would report the same components twice.
+UNIQUE_ACROSS_INSTANCES = ("address", "port")
+
+
+# --- pure: profiles -> readings and groups --------------------------------------------
+
+Index = tuple[int, ...]
+Walked = Mapping[str, Mapping[Index, Any]]  # column OID -> {row index: value}
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    psu_required: int = 0
+    fan_required: int = 0
+    fan_slots: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One status row of a profile source: what it says, and where it came from."""
+
+    role: Role
+    id: str
+    kind: Kind
+    state: State
+    detail: str
+    source: str  # "<MIB>::<object>" for the agreement table and the docs
+    oids: tuple[str, ...]  # the status OIDs read (entry.column.index)
+
+
+KIND_BY_ROLE = {Role.PSU: Kind.PSU, Role.FAN: Kind.FAN, Role.OTHER: Kind.OTHER}
+
+
+def index_text(index: Index) -> str:
+    return ".".join(map(str, index))
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, tuple) and value:  # an OID value (hpicfSensorObjectId): last arc
+        return int(value[-1])
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return ".".join(map(str, value))
+    return str(value).strip()
+
+
+def table_rows(table: StatusTable, walked: Walked) -> list[Row]:
+    status = walked.get(table.column(table.status), {})
+    names = walked.get(table.column(table.name), {}) if table.name else {}
+    present = walked.get(table.column(table.present), {}) if table.present else {}
+    types = walked.get(table.column(table.type_column), {}) if table.type_column else {}
+    classes = walked.get(ENT_PHYSICAL_CLASS, {})
+    ent_names = walked.get(ENT_PHYSICAL_NAME, {})
+    rows = []
+    for index in sorted(status):
+        if table.type_column is not None:
+            if types and _int(types.get(index)) not in table.types:
+                continue
+            if not types and index[0] not in table.first_index:
+                continue
+        if table.entity_class is not None and _int(classes.get(index)) != table.entity_class:
+            continue
+        raw = _int(status[index])
+        state, word = table.states.get(raw, (State.UNKNOWN, f"undefined value {raw!r}"))
+        if table.present is not None and _int(present.get(index)) in table.absent_values:
+            state, word = State.ABSENT, f"{word}, not present"
+        name = _text(names.get(index))
+        if not name and table.name_template:
+            name = table.name_template.format(index=index_text(index), last=index[-1])
+        if not name and table.entity_class is not None:
+            name = _text(ent_names.get(index))
+        rows.append(
+            Row(
+                role=table.role,
+                id=f"{table.id_prefix}/{index_text(index)}",
+                kind=table.kind or KIND_BY_ROLE[table.role],
+                state=state,
+                detail=f"{name or table.id_prefix}: {word} ({table.object} = {raw})",
+                source=f"{table.mib}::{table.object}",
+                oids=(f"{table.column(table.status)}.{index_text(index)}",),
+            )
+        )
+    return rows
+
+
+def entity_rows(source: EntitySource, walked: Walked) -> list[Row]:
+    """powerSupply / fan entities; state from ENTITY-STATE-MIB, else their sensors."""
+    classes = walked.get(ENT_PHYSICAL_CLASS, {})
+    names = walked.get(ENT_PHYSICAL_NAME, {})
+    parent = {i: _int(v) for i, v in walked.get(ENT_PHYSICAL_CONTAINED_IN, {}).items()}
+    oper = walked.get(ENT_STATE_OPER, {})
+    sensors = walked.get(ENT_PHY_SENSOR_OPER_STATUS, {})
+    children: dict[int, list[int]] = {}
+    for (i, *_), p in parent.items():
+        if p:
+            children.setdefault(p, []).append(i)
+    rows = []
+    for index in sorted(classes):
+        role = source.roles.get(_int(classes[index]) or 0)
+        if role is None:
+            continue
+        name = _text(names.get(index)) or f"entity {index_text(index)}"
+        oids: tuple[str, ...] = ()
+        if index in oper:
+            oids = (f"{ENT_STATE_OPER}.{index_text(index)}",)
+            raw = _int(oper[index])
+            state, word = ENT_OPER_STATE.get(raw, (State.UNKNOWN, f"undefined value {raw!r}"))
+            detail, src = f"{name}: {word} (entStateOper = {raw})", "ENTITY-STATE-MIB::entStateOper"
+        else:
+            found = _sensor_states(index[0], children, sensors)
+            if found:
+                oids = tuple(f"{ENT_PHY_SENSOR_OPER_STATUS}.{i}" for i, _ in found)
+                state, word = max((sw for _, sw in found), key=lambda sw: _RANK[sw[0]])
+                detail = f"{name}: sensors {', '.join(sorted({w for _, (_, w) in found}))}"
+                src = "ENTITY-SENSOR-MIB::entPhySensorOperStatus"
+            else:
+                state, src = State.UNKNOWN, "ENTITY-MIB::entPhysicalClass"
+                detail = f"{name}: present, but the device publishes no state for it"
+        prefix = "psu" if role == Role.PSU else "fan"
+        rows.append(
+            Row(role, f"{prefix}/{index_text(index)}", KIND_BY_ROLE[role], state, detail, src, oids)
+        )
+    return rows
+
+
+_RANK = {State.OK: 0, State.UNKNOWN: 1, State.WARNING: 2, State.ABSENT: 3, State.FAILED: 4}
+
+
+def _sensor_states(
+    entity: int, children: Mapping[int, list[int]], sensors: Mapping[Index, Any], depth: int = 3
+) -> list[tuple[int, tuple[State, str]]]:
+    out = []
+    for child in children.get(entity, ()):
+        if (child,) in sensors:
+            raw = _int(sensors[(child,)])
+            out.append(
+                (child, ENT_SENSOR_STATUS.get(raw, (State.UNKNOWN, f"undefined value {raw!r}")))
+            )
+        if depth > 1:
+            out.extend(_sensor_states(child, children, sensors, depth - 1))
+    return out
+
+
+def profile_rows(profile: Profile, walked: Walked) -> list[Row]:
+    rows: list[Row] = []
+    for source in profile.sources:
+        if isinstance(source, EntitySource):
+            rows.extend(entity_rows(source, walked))
+        else:
+            rows.extend(table_rows(source, walked))
+    return rows
+
+
+def interpret(
+    profile: Profile, walked: Walked, now: float, layout: Layout = Layout()
+) -> tuple[list[Reading], list[GroupSpec], list[Row]]:
+    """Readings and groups (ids relative to the device) from one walk of a profile."""
+    rows = profile_rows(profile, walked)
+    readings: dict[str, Reading] = {}
+    members: dict[Role, list[Row]] = {}
+    group_source: dict[Role, str] = {}
+    for row in rows:
+        old = readings.get(row.id)
+        if old is None or _RANK[row.state] > _RANK[old.state]:
+            readings[row.id] = Reading(row.id, row.kind, row.state, now, row.detail)
+        if row.role == Role.OTHER:
+            continue
+        # group members come from the first source that has rows for the group
+        if group_source.setdefault(row.role, row.source) == row.source and row.id not in {
+            m.id for m in members.get(row.role, [])
+        }:
+            members.setdefault(row.role, []).append(row)
+    groups = []
+    psus = members.get(Role.PSU, [])
+    if psus:
+        required = layout.psu_required or 1
+        groups.append(
+            GroupSpec(
+                "psu",
+                GroupKind.POWER,
+                min(required, len(psus)),
+                tuple(r.id for r in psus),
+                detail=f"{len(psus)} PSU(s) from {group_source[Role.PSU]}",
+            )
+        )
+    fans = [r for r in members.get(Role.FAN, []) if r.state != State.ABSENT or layout.fan_slots]
+    if fans:
+        slots = max(layout.fan_slots, len(fans)) if layout.fan_slots else None
+        total = slots or len(fans)
+        required = layout.fan_required or max(1, total - 1)
+        groups.append(
+            GroupSpec(
+                "fan",
+                GroupKind.COOLING,
+                min(required, total),
+                tuple(r.id for r in fans),
+                total=slots,
+                detail=f"{len(fans)} fan(s) from {group_source[Role.FAN]}",
+            )
+        )
+    return list(readings.values()), groups, rows
+
+
+def port_state(admin: int | None, oper: int | None) -> tuple[State, str]:
+    """An uplink port's state: administratively down is not serving either."""
+    words = f"admin {IF_STATUS_WORDS.get(admin or 0, admin)}, oper {IF_STATUS_WORDS.get(oper or 0, oper)}"
+    if admin == 2:
+        return State.FAILED, words
+    state = {
+        1: State.OK,
+        2: State.FAILED,
+        3: State.WARNING,
+        4: State.UNKNOWN,
+        5: State.WARNING,
+        6: State.ABSENT,
+        7: State.FAILED,
+    }.get(oper or 0, State.UNKNOWN)
+    return state, words
+
+
+def port_readings(walked: Walked, ports: Sequence[str], now: float) -> list[Reading]:
+    """``port/<name>`` for each configured port, found by ifName, else by ifDescr."""
+    by_name: dict[str, Index] = {}
+    for column in (IF_DESCR, IF_NAME):  # ifName wins over ifDescr
+        for index, value in walked.get(column, {}).items():
+            by_name[_text(value)] = index
+    out = []
+    for name in ports:
+        index = by_name.get(name)
+        if index is None:
+            out.append(
+                Reading(f"port/{name}", Kind.PORT, State.UNKNOWN, now, f"{name}: no such port")
+            )
+            continue
+        admin = _int(walked.get(IF_ADMIN_STATUS, {}).get(index))
+        oper = _int(walked.get(IF_OPER_STATUS, {}).get(index))
+        state, words = port_state(admin, oper)
+        out.append(
+            Reading(f"port/{name}", Kind.PORT, state, now, f"{name} (ifIndex {index_text(index)}): {words}")
+        )
+    return out
+
+
+PORT_COLUMNS = (IF_DESCR, IF_NAME, IF_ADMIN_STATUS, IF_OPER_STATUS)
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+def read_secret(path: str) -> str:
+    """The first line of a secrets file, which must not be readable by group or others."""
+    st = os.stat(path)
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PermissionError(
+            errno.EACCES,
+            f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); make it 0600 or 0400",
+        )
+    with open(path, encoding="utf-8") as fh:
+        return fh.readline().rstrip("\r\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    version: str  # "2c" | "3"
+    community: str = field(default="", repr=False)
+    user: str = ""
+    security_level: str = "authPriv"
+    auth_protocol: str = "SHA-256"
+    auth_key: str = field(default="", repr=False)
+    priv_protocol: str = "AES"
+    priv_key: str = field(default="", repr=False)
+    context: str = ""
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.community, self.auth_key, self.priv_key) if s)
+
+
+# --- I/O: one engine per event loop ----------------------------------------------------
+
+
+class SnmpError(RuntimeError):
+    """A request failed: no answer, an SNMP error status, or a malformed response."""
+
+
+class Engine:
+    """One pysnmp engine and one client UDP socket for every target in this event loop."""
+
+    def __init__(self) -> None:
+        from pysnmp.carrier.asyncio.dgram import udp
+        from pysnmp.entity import config, engine
+        from pysnmp.entity.rfc3413 import cmdgen
+        from pysnmp.proto import rfc1902, rfc1905
+
+        self._config, self._udp = config, udp
+        self.engine = engine.SnmpEngine()
+        config.add_transport(self.engine, udp.DOMAIN_NAME, udp.UdpAsyncioTransport().open_client_mode())
+        self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
+        self._get = cmdgen.GetCommandGenerator()
+        self._null = rfc1902.Null("")
+        self._name = rfc1902.ObjectName
+        self._end = (rfc1905.EndOfMibView, rfc1905.NoSuchObject, rfc1905.NoSuchInstance)
+        self._octets = rfc1902.OctetString
+        self._oid = rfc1902.ObjectIdentifier
+        self._targets: dict[str, tuple[Any, ...]] = {}
+
+    def add_target(
+        self, name: str, address: tuple[str, int], creds: Credentials, timeout: float, retries: int
+    ) -> None:
+        """Configure a target once; the same name again replaces it."""
+        key = (address, creds, timeout, retries)
+        if self._targets.get(name) == key:
+            return
+        c, e = self._config, self.engine
+        security = f"hs-{name}"
+        if creds.version == "2c":
+            c.add_v1_system(e, security, creds.community, securityName=security)
+            c.add_target_parameters(e, f"{security}-p", security, "noAuthNoPriv", 1)
+        else:
+            auth = {
+                "SHA-256": c.USM_AUTH_HMAC192_SHA256,
+                "SHA-384": c.USM_AUTH_HMAC256_SHA384,
+                "SHA-512": c.USM_AUTH_HMAC384_SHA512,
+                "SHA-224": c.USM_AUTH_HMAC128_SHA224,
+                "SHA": c.USM_AUTH_HMAC96_SHA,
+                "MD5": c.USM_AUTH_HMAC96_MD5,
+            }[creds.auth_protocol]
+            priv = {
+                "AES": c.USM_PRIV_CFB128_AES,
+                "AES-192": c.USM_PRIV_CFB192_AES,
+                "AES-256": c.USM_PRIV_CFB256_AES,
+                "DES": c.USM_PRIV_CBC56_DES,
+            }[creds.priv_protocol]
+            level = creds.security_level
+            if level == "noAuthNoPriv":
+                auth, priv = c.USM_AUTH_NONE, c.USM_PRIV_NONE
+            elif level == "authNoPriv":
+                priv = c.USM_PRIV_NONE
+            c.add_v3_user(
+                e,
+                creds.user,
+                auth,
+                creds.auth_key or None,
+                priv,
+                creds.priv_key or None,
+                securityName=security,
+            )
+            c.add_target_parameters(e, f"{security}-p", security, level, 3)
+        c.add_target_address(
+            e,
+            f"{security}-a",
+            self._udp.DOMAIN_NAME,
+            address,
+            f"{security}-p",
+            timeout=timeout * 100,  # hundredths of a second
+            retryCount=retries,
+        )
+        self._targets[name] = key
+
+    def _request(self, send: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def done(_engine, _handle, indication, status, index, var_binds, _ctx):
+            if fut.done():
+                return
+            if indication:
+                fut.set_exception(SnmpError(str(indication)))
+            elif status:
+                fut.set_exception(SnmpError(f"{status.prettyPrint()} at index {int(index)}"))
+            else:
+                fut.set_result(var_binds)
+
+        send(self.engine, *args, done)
+        return fut
+
+    async def get(self, name: str, context: str, oids: Sequence[str]) -> dict[str, Any]:
+        var_binds = [(self._name(o), self._null) for o in oids]
+        got = await self._request(self._get.send_varbinds, f"hs-{name}-a", None, context, var_binds)
+        return {str(o): self.value(v) for o, v in got}
+
+    async def walk(
+        self, name: str, context: str, columns: Sequence[str], max_repetitions: int
+    ) -> tuple[dict[str, dict[Index, Any]], int]:
+        """GETBULK walk of ``columns`` side by side; returns rows per column and requests sent."""
+        prefixes = {c: tuple(int(x) for x in c.split(".")) for c in columns}
+        result: dict[str, dict[Index, Any]] = {c: {} for c in columns}
+        cursor = dict(prefixes)
+        requests = 0
+        target = f"hs-{name}-a"
+        while cursor:
+            active = list(cursor)
+            var_binds = [(self._name(cursor[c]), self._null) for c in active]
+            got = await self._request(
+                self._bulk.send_varbinds, target, None, context, 0, max_repetitions, var_binds
+            )
+            requests += 1
+            finished: set[str] = set()
+            width = len(active)
+            for i, (oid, value) in enumerate(got):
+                column = active[i % width]
+                if column in finished:
+                    continue
+                arcs = tuple(oid)
+                prefix = prefixes[column]
+                if (
+                    isinstance(value, self._end)
+                    or arcs[: len(prefix)] != prefix
+                    or arcs <= cursor[column]
+                ):
+                    finished.add(column)
+                    continue
+                result[column][arcs[len(prefix) :]] = self.value(value)
+                cursor[column] = arcs
+            if not got:
+                finished.update(active)
+            for column in finished:
+                del cursor[column]
+        return result, requests
+
+    def value(self, v: Any) -> Any:
+        if isinstance(v, self._end):
+            return None
+        if isinstance(v, self._octets):
+            raw = bytes(v)
+            text = raw.decode("utf-8", "replace")
+            return text.rstrip("\0")
+        if isinstance(v, self._oid):
+            return tuple(v)
+        try:
+            return int(v)
+        except (TypeError, ValueError):
+            return v.prettyPrint()
+
+
+_ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_engine() -> Engine:
+    """The engine of the running event loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    eng = _ENGINES.get(loop)
+    if eng is None:
+        eng = _ENGINES[loop] = Engine()
+    return eng
+
+
+# --- the collector ---------------------------------------------------------------------
+
+
+@dataclass
+class SnmpCollector:
+    name: str
+    address: str
+    port: int = 161
+    creds: Credentials = field(default_factory=lambda: Credentials("2c"))
+    profile: str = "auto"
+    layout: Layout = Layout()
+    ports: tuple[str, ...] = ()
+    request_timeout: float = 1.0
+    retries: int = 1
+    max_repetitions: int = 50
+    id_prefix: str = "switch"
+    trap_listen: str = ""
+    engine_factory: Callable[[], Engine] = shared_engine
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.base = f"{self.id_prefix}/{self.name}" if self.id_prefix else self.name
+        self._profile: Profile | None = None if self.profile == "auto" else BY_NAME[self.profile]
+        self._sys_descr = ""
+        self._last: Snapshot | None = None
+        self._reachable: bool | None = None
+        self._trigger: Callable[[], None] | None = None
+        self.last_requests = 0
+        self.last_rows: list[Row] = []
+
+    @property
+    def target(self) -> str:
+        return f"{self.address}:{self.port}"
+
+    def bind_trigger(self, trigger: Callable[[], None]) -> None:
+        """The agent's way to poll this device at once (a trap arrived from it)."""
+        self._trigger = trigger
+        if self.trap_listen:
+            from collectors.snmp_traps import register
+
+            register(self.trap_listen, self.address, self.name, self._on_trap, self.creds)
+
+    def _on_trap(self, what: str) -> None:
+        log.debug("%s: trap %s: polling now", self.name, what)
+        if self._trigger is not None:
+            self._trigger()
+
+    async def collect(self, now: float) -> Snapshot:
+        started = self.clock()
+        try:
+            readings, groups, detail = await self._poll(now)
+        except (SnmpError, OSError) as e:
+            return self._unreachable(now, self._redact(str(e)))
+        took = self.clock() - started
+        if self._reachable is False:
+            log.info("%s (%s) answers again", self.name, self.target)
+        self._reachable = True
+        switch = Reading(
+            self.base,
+            Kind.SWITCH,
+            State.OK,
+            now,
+            f"{detail}; {self.last_requests} request(s) in {took * 1000:.0f} ms",
+        )
+        snap = prefixed(Snapshot(tuple(readings), tuple(groups)), self.base)
+        self._last = snap = replace(snap, readings=(switch, *snap.readings))
+        return snap
+
+    async def _poll(self, now: float) -> tuple[list[Reading], list[GroupSpec], str]:
+        eng = self.engine_factory()
+        host = await _resolve(self.address)
+        eng.add_target(self.name, (host, self.port), self.creds, self.request_timeout, self.retries)
+        ctx = self.creds.context
+        if self._profile is None:
+            sysinfo = await eng.get(self.name, ctx, [SYS_OBJECT_ID, SYS_DESCR])
+            oid = _text(sysinfo.get(SYS_OBJECT_ID))
+            self._sys_descr = _text(sysinfo.get(SYS_DESCR)).splitlines()[0][:80] if sysinfo.get(SYS_DESCR) else ""
+            self._profile = choose(oid, self._sys_descr)
+            log.info("%s (%s): sysObjectID %s, profile %s", self.name, self.target, oid, self._profile.name)
+        profile = self._profile
+        columns = list(profile.columns)
+        if self.ports:
+            columns += [c for c in PORT_COLUMNS if c not in columns]
+        walked, requests = await eng.walk(self.name, ctx, columns, self.max_repetitions)
+        self.last_requests = requests + (0 if self._sys_descr == "" else 0)
+        readings, groups, rows = interpret(profile, walked, now, self.layout)
+        self.last_rows = rows
+        if self.ports:
+            readings += port_readings(walked, self.ports, now)
+        detail = f"answers (profile {profile.name})"
+        if self._sys_descr:
+            detail += f": {self._sys_descr}"
+        return readings, groups, detail
+
+    def _unreachable(self, now: float, error: str) -> Snapshot:
+        if self._reachable is not False:
+            log.warning("%s (%s) does not answer: %s", self.name, self.target, error)
+        self._reachable = False
+        switch = Reading(self.base, Kind.SWITCH, State.UNKNOWN, now, f"no answer: {error}")
+        if self._last is None:
+            return Snapshot((switch,))
+        others = tuple(
+            replace(r, state=State.UNKNOWN, detail=f"no answer: {error}", value=None, observed_at=now)
+            for r in self._last.readings
+            if r.id != self.base
+        )
+        return Snapshot((switch, *others), self._last.groups)
+
+    def _redact(self, text: str) -> str:
+        for secret in self.creds.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+
+async def _resolve(address: str) -> str:
+    if re.fullmatch(r"[0-9.]+", address):
+        return address
+    import socket
+
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        address, None, family=socket.AF_INET, type=socket.SOCK_DGRAM
+    )
+    if not infos:
+        raise SnmpError(f"cannot resolve {address}")
+    return str(infos[0][4][0])
+
+
+def _secret(name: str, key: str, path: str) -> str:
+    try:
+        return read_secret(path)
+    except OSError as e:
+        raise ValueError(f"collector {name}: {key}: {e.strerror or e}") from None
+
+
+def credentials(name: str, options: Mapping[str, Any]) -> Credentials:
+    """Credentials from the options, secrets read from their (mode-checked) files."""
+    if options["version"] == "2c":
+        if options["community_file"] and options["community"]:
+            raise ValueError(f"collector {name}: set community or community_file, not both")
+        community = options["community"]
+        if options["community_file"]:
+            community = _secret(name, "community_file", options["community_file"])
+        if not community:
+            raise ValueError(f"collector {name}: version 2c needs community or community_file")
+        return Credentials("2c", community=community)
+    if options["community"] or options["community_file"]:
+        raise ValueError(f"collector {name}: community is for version 2c; version 3 uses user")
+    if not options["user"]:
+        raise ValueError(f"collector {name}: version 3 needs user")
+    level = options["security_level"]
+    auth = priv = ""
+    if level in ("authPriv", "authNoPriv"):
+        if not options["auth_key_file"]:
+            raise ValueError(f"collector {name}: security_level {level} needs auth_key_file")
+        auth = _secret(name, "auth_key_file", options["auth_key_file"])
+    if level == "authPriv":
+        if not options["priv_key_file"]:
+            raise ValueError(f"collector {name}: security_level authPriv needs priv_key_file")
+        priv = _secret(name, "priv_key_file", options["priv_key_file"])
+    for key, value in (("auth_key_file", auth), ("priv_key_file", priv)):
+        if value and len(value) < 8:
+            raise ValueError(f"collector {name}: {key}: SNMPv3 passphrases have at least 8 characters")
+    return Credentials(
+        "3",
+        user=options["user"],
+        security_level=level,
+        auth_protocol=options["auth_protocol"],
+        auth_key=auth,
+        priv_protocol=options["priv_protocol"],
+        priv_key=priv,
+        context=options["context"],
+    )
+
+
+def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
+    if options["trap_listen"]:
+        host, _, port = options["trap_listen"].rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"collector {name}: trap_listen: expected HOST:PORT, got {options['trap_listen']!r}")
+    if options["max_repetitions"] < 1:
+        raise ValueError(f"collector {name}: max_repetitions: expected at least 1")
+    if options["request_timeout"] <= 0:
+        raise ValueError(f"collector {name}: request_timeout: expected a number > 0")
+    return SnmpCollector(
+        name=name,
+        address=options["address"],
+        port=options["port"],
+        creds=credentials(name, options),
+        profile=options["profile"],
+        layout=Layout(options["psu_required"], options["fan_required"], options["fan_slots"]),
+        ports=tuple(options["ports"]),
+        request_timeout=options["request_timeout"],
+        retries=options["retries"],
+        max_repetitions=options["max_repetitions"],
+        id_prefix=options["id_prefix"].strip("/"),
+        trap_listen=options["trap_listen"],
+    )
+
+
+def describe_rows(rows: Iterable[Row]) -> list[tuple[str, str, str, str]]:
+    """(component, state, source, OID) per row: for `hotspare status`-like listings and tests."""
+    return [(r.id, r.state.value, r.source, " ".join(r.oids)) for r in rows]
