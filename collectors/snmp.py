@@ -120,7 +120,9 @@ OPTIONS: dict[str, Option] = {
     "psu_required": Option(int, 0, "PSUs that must be serving. 0: one."),
     "fan_required": Option(int, 0, "Fans (or fan trays) that must be serving. 0: all but one."),
     "fan_slots": Option(
-        int, 0, "Fan slots that must be populated (an absent fan then counts as lost). 0: present ones."
+        int,
+        0,
+        "Fan slots that must be populated (an absent fan then counts as lost). 0: present ones.",
     ),
     "ports": Option(
         list,
@@ -388,7 +390,13 @@ def port_readings(walked: Walked, ports: Sequence[str], now: float) -> list[Read
         oper = _int(walked.get(IF_OPER_STATUS, {}).get(index))
         state, words = port_state(admin, oper)
         out.append(
-            Reading(f"port/{name}", Kind.PORT, state, now, f"{name} (ifIndex {index_text(index)}): {words}")
+            Reading(
+                f"port/{name}",
+                Kind.PORT,
+                state,
+                now,
+                f"{name} (ifIndex {index_text(index)}): {words}",
+            )
         )
     return out
 
@@ -438,6 +446,7 @@ class Engine:
     """One pysnmp engine and one client UDP socket for every target in this event loop."""
 
     def __init__(self) -> None:
+        from pyasn1.type import univ
         from pysnmp.carrier.asyncio.dgram import udp
         from pysnmp.entity import config, engine
         from pysnmp.entity.rfc3413 import cmdgen
@@ -445,14 +454,16 @@ class Engine:
 
         self._config, self._udp = config, udp
         self.engine = engine.SnmpEngine()
-        config.add_transport(self.engine, udp.DOMAIN_NAME, udp.UdpAsyncioTransport().open_client_mode())
+        config.add_transport(
+            self.engine, udp.DOMAIN_NAME, udp.UdpAsyncioTransport().open_client_mode()
+        )
         self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
         self._get = cmdgen.GetCommandGenerator()
         self._null = rfc1902.Null("")
         self._name = rfc1902.ObjectName
         self._end = (rfc1905.EndOfMibView, rfc1905.NoSuchObject, rfc1905.NoSuchInstance)
-        self._octets = rfc1902.OctetString
-        self._oid = rfc1902.ObjectIdentifier
+        self._octets = univ.OctetString
+        self._oid = univ.ObjectIdentifier
         self._targets: dict[str, tuple[Any, ...]] = {}
 
     def add_target(
@@ -494,9 +505,8 @@ class Engine:
                 creds.auth_key or None,
                 priv,
                 creds.priv_key or None,
-                securityName=security,
             )
-            c.add_target_parameters(e, f"{security}-p", security, level, 3)
+            c.add_target_parameters(e, f"{security}-p", creds.user, level, 3)
         c.add_target_address(
             e,
             f"{security}-a",
@@ -583,9 +593,7 @@ class Engine:
             return v.prettyPrint()
 
 
-_ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine] = (
-    weakref.WeakKeyDictionary()
-)
+_ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine] = weakref.WeakKeyDictionary()
 
 
 def shared_engine() -> Engine:
@@ -673,15 +681,23 @@ class SnmpCollector:
         if self._profile is None:
             sysinfo = await eng.get(self.name, ctx, [SYS_OBJECT_ID, SYS_DESCR])
             oid = _text(sysinfo.get(SYS_OBJECT_ID))
-            self._sys_descr = _text(sysinfo.get(SYS_DESCR)).splitlines()[0][:80] if sysinfo.get(SYS_DESCR) else ""
+            self._sys_descr = (
+                _text(sysinfo.get(SYS_DESCR)).splitlines()[0][:80] if sysinfo.get(SYS_DESCR) else ""
+            )
             self._profile = choose(oid, self._sys_descr)
-            log.info("%s (%s): sysObjectID %s, profile %s", self.name, self.target, oid, self._profile.name)
+            log.info(
+                "%s (%s): sysObjectID %s, profile %s",
+                self.name,
+                self.target,
+                oid,
+                self._profile.name,
+            )
         profile = self._profile
         columns = list(profile.columns)
         if self.ports:
             columns += [c for c in PORT_COLUMNS if c not in columns]
         walked, requests = await eng.walk(self.name, ctx, columns, self.max_repetitions)
-        self.last_requests = requests + (0 if self._sys_descr == "" else 0)
+        self.last_requests = requests
         readings, groups, rows = interpret(profile, walked, now, self.layout)
         self.last_rows = rows
         if self.ports:
@@ -699,7 +715,9 @@ class SnmpCollector:
         if self._last is None:
             return Snapshot((switch,))
         others = tuple(
-            replace(r, state=State.UNKNOWN, detail=f"no answer: {error}", value=None, observed_at=now)
+            replace(
+                r, state=State.UNKNOWN, detail=f"no answer: {error}", value=None, observed_at=now
+            )
             for r in self._last.readings
             if r.id != self.base
         )
@@ -758,7 +776,9 @@ def credentials(name: str, options: Mapping[str, Any]) -> Credentials:
         priv = _secret(name, "priv_key_file", options["priv_key_file"])
     for key, value in (("auth_key_file", auth), ("priv_key_file", priv)):
         if value and len(value) < 8:
-            raise ValueError(f"collector {name}: {key}: SNMPv3 passphrases have at least 8 characters")
+            raise ValueError(
+                f"collector {name}: {key}: SNMPv3 passphrases have at least 8 characters"
+            )
     return Credentials(
         "3",
         user=options["user"],
@@ -775,7 +795,9 @@ def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
     if options["trap_listen"]:
         host, _, port = options["trap_listen"].rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"collector {name}: trap_listen: expected HOST:PORT, got {options['trap_listen']!r}")
+            raise ValueError(
+                f"collector {name}: trap_listen: expected HOST:PORT, got {options['trap_listen']!r}"
+            )
     if options["max_repetitions"] < 1:
         raise ValueError(f"collector {name}: max_repetitions: expected at least 1")
     if options["request_timeout"] <= 0:

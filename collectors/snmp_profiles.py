@@ -223,7 +223,11 @@ JNX_FRU_STATE: StateMap = {  # JUNIPER-MIB jnxFruState
 }
 JNX_FRU_POWER_ENTRY_MODULE = 7
 JNX_FRU_FAN = 13
-JNX_RED_ALARM: StateMap = {1: (State.UNKNOWN, "other"), 2: (State.OK, "off"), 3: (State.FAILED, "on")}
+JNX_RED_ALARM: StateMap = {
+    1: (State.UNKNOWN, "other"),
+    2: (State.OK, "off"),
+    3: (State.FAILED, "on"),
+}
 JNX_YELLOW_ALARM: StateMap = {
     1: (State.UNKNOWN, "other"),
     2: (State.OK, "off"),
@@ -340,7 +344,11 @@ SUPERMICRO_PSU: StateMap = {
     1: (State.OK, "Present: OK"),
     3: (State.FAILED, "Present: Failed"),
 }
-SUPERMICRO_POWER: StateMap = {0: (State.FAILED, "Off"), 1: (State.OK, "On"), 2: (State.WARNING, "Reset")}
+SUPERMICRO_POWER: StateMap = {
+    0: (State.FAILED, "Off"),
+    1: (State.OK, "On"),
+    2: (State.WARNING, "Reset"),
+}
 
 
 # --- sources ---------------------------------------------------------------------------

@@ -1,0 +1,459 @@
+"""SNMP collector: profiles against LibreNMS's recordings and verdicts, snmpsim and snmpd live.
+
+Ground truth: tests/fixtures/snmprec/INDEX.json lists, per recorded device, every PSU,
+fan, chassis alarm and stack state sensor LibreNMS derives from the recording, with the
+raw value and LibreNMS's severity (0 ok, 1 warning, 2 critical, 3 unknown); see
+SOURCES.md there. Each one must come out of our profile with the same severity, except
+the deviations listed in ``DEVIATIONS`` (each with its reason), and the two abnormal
+devices must show their failed or missing PSU and a DEGRADED power group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.config import ConfigError, load
+from agent.evaluate import Evaluator, Policy, group_status
+from agent.model import ComponentHealth, GroupState
+from agent.poller import Poller
+from collectors.base import State
+from collectors.snmp import (
+    OPTIONS,
+    SnmpCollector,
+    create,
+    interpret,
+    port_state,
+    read_secret,
+    shared_engine,
+)
+from collectors.snmp_profiles import BY_NAME, GENERIC, choose
+from tests.conftest import hotspare
+from tests.snmp_peer import V3_AUTH, V3_PRIV, V3_USER, Snmpd, SnmpSim, Veth, free_udp_port
+from tests.snmprec import FIXTURES, index, walked
+from tests.snmprec import load as load_rec
+
+# severity of each observed state, as LibreNMS's generic values (0 ok .. 3 unknown)
+SEVERITY = {
+    State.OK: {0},
+    State.WARNING: {1},
+    State.FAILED: {2},
+    State.ABSENT: {2, 3},  # a missing part is not serving; LibreNMS says critical or unknown
+    State.UNKNOWN: {3},
+}
+# (device, OID) -> why we deliberately read it differently from LibreNMS
+DEVIATIONS = {
+    (
+        "junos_qfx5100",
+        "1.3.6.1.4.1.2636.3.4.2.2.1.0",
+    ): "Junos's yellow alarm is its minor alarm: warning here, critical in LibreNMS",
+}
+ABNORMAL = {"ironware": ("psu/2", State.FAILED), "dell-os10_s4128ton-psu": ("psu/1", State.ABSENT)}
+
+
+def opts(**kw):
+    o = {k: v.default for k, v in OPTIONS.items()}
+    o.update(kw)
+    return o
+
+
+def _sys(values):
+    oid = ".".join(map(str, values.get((1, 3, 6, 1, 2, 1, 1, 2, 0), ())))
+    return oid, str(values.get((1, 3, 6, 1, 2, 1, 1, 1, 0), ""))
+
+
+def agreement(device: dict, rows) -> list[tuple[str, str, str, int | None, str, str]]:
+    """(device, sensor, OID, LibreNMS severity, our state, verdict) per ground-truth sensor."""
+    by_oid = {o: r for r in rows for o in r.oids}
+    out = []
+    for s in device["psu_fan_alarm_states"]:
+        oid = s["oid"].lstrip(".")
+        row = by_oid.get(oid)
+        if row is None:
+            verdict, ours = "MISSING", "-"
+        else:
+            ours = row.state.value
+            if s["generic"] is None:
+                verdict = "no ground truth"
+            elif s["generic"] in SEVERITY[row.state]:
+                verdict = "agree"
+            elif (device["device"], oid) in DEVIATIONS:
+                verdict = "deviation: " + DEVIATIONS[device["device"], oid]
+            else:
+                verdict = "DISAGREE"
+        out.append((device["device"], s["descr"], oid, s["generic"], ours, verdict))
+    return out
+
+
+def print_table(lines):
+    print(f"\n{'device':24} {'sensor':38} {'LibreNMS':>8} {'ours':8} verdict")
+    for dev, descr, _oid, generic, ours, verdict in lines:
+        print(f"{dev:24} {descr[:38]:38} {generic!s:>8} {ours:8} {verdict}")
+    counts = {}
+    for line in lines:
+        key = line[5].split(":")[0]
+        counts[key] = counts.get(key, 0) + 1
+    print("summary:", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+def health_of(readings, groups):
+    comps = {
+        r.id: ComponentHealth(r.id, r.kind, r.state, 0.0, 0.0, r.detail, None, None, "snmp")
+        for r in readings
+    }
+    return {g.id: group_status(g, comps) for g in groups}
+
+
+# --- pure: every recording through its profile ------------------------------------------
+
+
+def test_profiles_agree_with_librenms_on_every_recording(capsys):
+    lines = []
+    for device in index():
+        values = load_rec(FIXTURES / device["snmprec"])
+        profile = choose(*_sys(values))
+        _, _, rows = interpret(profile, walked(values, profile.columns), 0.0)
+        lines += agreement(device, rows)
+    with capsys.disabled():
+        print_table(lines)
+    bad = [line for line in lines if line[5] in ("MISSING", "DISAGREE")]
+    assert not bad, bad
+    assert len(lines) == 150  # every sensor of the ground truth was looked at
+    assert sum(1 for line in lines if line[5] == "agree") == 148
+
+
+@pytest.mark.parametrize(
+    "device,profile",
+    [
+        ("arista_eos", "arista"),
+        ("arubaos-cx_8360", "aruba-cx"),
+        ("dell-os10", "dell-os10"),
+        ("dnos_s4048", "dell-os9"),
+        ("drac_r540", "dell-idrac"),
+        ("hpe-ilo_4", "hpe-ilo"),
+        ("ios_2960x", "cisco"),
+        ("iosxe_c9400", "cisco"),
+        ("ironware", "foundry"),
+        ("junos_ex", "juniper"),
+        ("nxos_n9k-c93180yc-fx3", "cisco"),
+        ("procurve", "hp-procurve"),
+        ("supermicro-bmc_x11", "supermicro"),
+        ("vrp_power", "huawei"),
+    ],
+)
+def test_profile_chosen_by_sys_object_id(device, profile):
+    assert choose(*_sys(load_rec(FIXTURES / f"{device}.snmprec"))).name == profile
+
+
+def test_profile_by_sys_descr_then_standards_only():
+    # the PSU-only OS10 capture has a hex sysDescr and an OS10 sysObjectID
+    assert choose("1.3.6.1.4.1.99999.1", "Dell EMC Networking OS10 Enterprise.").name == "dell-os10"
+    assert choose("1.3.6.1.4.1.99999.1", "some box") is GENERIC
+    assert choose("", "") is GENERIC
+
+
+@pytest.mark.parametrize("device", sorted(ABNORMAL))
+def test_abnormal_devices_show_the_lost_psu_and_a_degraded_group(device):
+    values = load_rec(FIXTURES / f"{device}.snmprec")
+    profile = choose(*_sys(values))
+    readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0)
+    psu, state = ABNORMAL[device]
+    assert {r.id: r.state for r in readings}[psu] == state
+    power = health_of(readings, groups)["psu"]
+    assert power.state == GroupState.DEGRADED
+    assert (power.healthy, power.total, power.required) == (1, 2, 1)
+
+
+def test_healthy_recordings_have_redundant_groups():
+    for device in index():
+        if device["device"] in ABNORMAL:
+            continue
+        values = load_rec(FIXTURES / device["snmprec"])
+        profile = choose(*_sys(values))
+        readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0)
+        for g in health_of(readings, groups).values():
+            # Arista and Aruba publish fans whose sensors say nothing (unknown): not degraded
+            assert g.state in (GroupState.REDUNDANT, GroupState.UNKNOWN), (device["device"], g)
+
+
+def test_hpe_absent_fan_bays_are_not_members_unless_slots_are_configured():
+    values = load_rec(FIXTURES / "hpe-ilo_4.snmprec")
+    profile = BY_NAME["hpe-ilo"]
+    readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0)
+    fan = {g.id: g for g in groups}["fan"]
+    assert fan.members == ("fan/0.2", "fan/0.3", "fan/0.4") and fan.required == 2
+    from collectors.snmp import Layout
+
+    readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0, Layout(0, 0, 8))
+    assert health_of(readings, groups)["fan"].state == GroupState.FAILED
+
+
+def test_port_states():
+    assert port_state(1, 1) == (State.OK, "admin up, oper up")
+    assert port_state(1, 2)[0] == State.FAILED
+    assert port_state(2, 2) == (State.FAILED, "admin down, oper down")
+    assert port_state(1, 7)[0] == State.FAILED
+    assert port_state(1, 5)[0] == State.WARNING
+    assert port_state(None, None)[0] == State.UNKNOWN
+
+
+# --- config and secrets -----------------------------------------------------------------
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "agent.toml"
+    p.write_text(f'[agent]\nsite = "dc1"\nhost = "h1"\nstate_dir = "{tmp_path}"\n{body}')
+    return p
+
+
+def test_config_keys_of_the_issue_load(tmp_path):
+    cfg = load(
+        write_config(
+            tmp_path,
+            '[[collectors.snmp]]\nname = "tor-a"\naddress = "192.0.2.10"\nport = 161\n'
+            'version = "2c"\ncommunity = "public"\n',
+        )
+    )
+    (c,) = cfg.collectors
+    collector = create(c.name, c.options)
+    assert collector.base == "switch/tor-a" and collector.creds.community == "public"
+    assert "public" not in repr(collector)
+
+
+@pytest.mark.parametrize(
+    "body,error",
+    [
+        ('version = "2c"\n', "needs community or community_file"),
+        ('version = "3"\n', "needs user"),
+        ('version = "3"\nuser = "u"\n', "needs auth_key_file"),
+        ('version = "3"\ncommunity = "x"\nuser = "u"\n', "community is for version 2c"),
+        ('version = "4"\ncommunity = "x"\n', "expected one of '2c', '3'"),
+        ('community = "x"\ntrap_listen = "nope"\n', "trap_listen: expected HOST:PORT"),
+        ('community = "x"\nprofile = "nokia"\n', "expected one of"),
+    ],
+)
+def test_config_errors_name_the_collector_and_key(tmp_path, body, error):
+    path = write_config(
+        tmp_path, f'[[collectors.snmp]]\nname = "tor-a"\naddress = "192.0.2.10"\n{body}'
+    )
+    with pytest.raises((ConfigError, ValueError)) as e:
+        cfg = load(path)
+        for c in cfg.collectors:
+            create(c.name, c.options)
+    assert error in str(e.value)
+
+
+def test_secret_files_must_be_private(tmp_path):
+    f = tmp_path / "community"
+    f.write_text("s3cret-community\n")
+    f.chmod(0o644)
+    with pytest.raises(PermissionError, match="readable by others"):
+        read_secret(str(f))
+    with pytest.raises(ValueError, match="community_file") as e:
+        create("tor-a", opts(address="192.0.2.1", community_file=str(f)))
+    assert "s3cret" not in str(e.value)
+    f.chmod(0o600)
+    assert create("tor-a", opts(address="192.0.2.1", community_file=str(f))).creds.community == (
+        "s3cret-community"
+    )
+
+
+# --- live: snmpsim serving every recording ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def snmpsim():
+    sim = SnmpSim().start()
+    yield sim
+    sim.stop()
+
+
+def test_every_recording_over_the_wire_from_one_engine(snmpsim, capsys):
+    """All 18 devices polled concurrently by collectors sharing one engine: same verdicts."""
+    devices = index()
+    collectors = [
+        # snmpsim is slow (about 12k OIDs/s on a busy machine): generous request timeouts
+        create(
+            d["device"],
+            opts(address="127.0.0.1", port=snmpsim.port, community=d["device"], request_timeout=5),
+        )
+        for d in devices
+    ]
+
+    async def run():
+        snaps = await asyncio.gather(*(c.collect(time.time()) for c in collectors))
+        return snaps, shared_engine()
+
+    snaps, engine = asyncio.run(run())
+    # one engine (one socket) holds every target
+    assert set(engine._targets) == {d["device"] for d in devices}
+    lines = []
+    for device, collector, snap in zip(devices, collectors, snaps, strict=True):
+        switch = snap.readings[0]
+        assert switch.id == f"switch/{device['device']}" and switch.state == State.OK, switch
+        lines += agreement(device, collector.last_rows)
+        if device["device"] in ABNORMAL:
+            psu = f"switch/{device['device']}/psu"
+            power = health_of(snap.readings, snap.groups)[psu]
+            assert power.state == GroupState.DEGRADED, power
+    with capsys.disabled():
+        print_table(lines)
+    assert not [line for line in lines if line[5] in ("MISSING", "DISAGREE")]
+
+
+def test_a_failing_psu_is_seen_on_the_next_poll(snmpsim):
+    c = create("ironware", opts(address="127.0.0.1", port=snmpsim.port, community="ironware"))
+
+    async def two_polls():
+        first = await c.collect(time.time())
+        snmpsim.edit("ironware", "1.3.6.1.4.1.1991.1.1.1.2.1.1.3.1", "3")
+        try:
+            second = await c.collect(time.time())
+        finally:
+            snmpsim.edit("ironware", "1.3.6.1.4.1.1991.1.1.1.2.1.1.3.1", "2")
+        return first, second
+
+    first, second = asyncio.run(two_polls())
+    assert (
+        health_of(first.readings, first.groups)["switch/ironware/psu"].state == GroupState.DEGRADED
+    )
+    after = health_of(second.readings, second.groups)["switch/ironware/psu"]
+    assert after.state == GroupState.FAILED and after.healthy == 0
+
+
+def test_a_switch_that_does_not_answer_is_unknown_and_others_keep_their_cadence(snmpsim):
+    dead_port = free_udp_port()  # nothing listens there
+    live = create("procurve", opts(address="127.0.0.1", port=snmpsim.port, community="procurve"))
+    dead = create(
+        "dead", opts(address="127.0.0.1", port=dead_port, community="x", request_timeout=1.0)
+    )
+    results: dict[str, list] = {"procurve": [], "dead": []}
+    evaluator = Evaluator(Policy(stale_after=60))
+
+    def on_result(name, snap, error, now):
+        results[name].append((time.monotonic(), snap, error))
+        if snap is not None:
+            evaluator.observe(name, snap, now)
+
+    async def run():
+        pollers = [
+            Poller("procurve", live, 0.2, 5.0, 0.0, on_result),
+            Poller("dead", dead, 0.2, 5.0, 0.0, on_result),
+        ]
+        tasks = [asyncio.create_task(p.run()) for p in pollers]
+        while len(results["dead"]) < 2:
+            await asyncio.sleep(0.05)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
+    (t_dead, snap, error), *_ = results["dead"]
+    assert error is None and snap.readings[0].state == State.UNKNOWN
+    assert "no answer" in snap.readings[0].detail
+    # while the dead one's poll was waiting out its timeout, the live one kept polling
+    live_during = [t for t, s, _ in results["procurve"] if t < t_dead and s is not None]
+    assert len(live_during) >= 2
+    health = evaluator.evaluate("dc1", "h1", time.time())
+    states = {c.id: c.state for c in health.components}
+    assert states["switch/dead"] == State.UNKNOWN and states["switch/procurve"] == State.OK
+
+
+def test_status_json_with_only_an_snmp_entry_needs_no_broker(snmpsim, tmp_path):
+    path = write_config(
+        tmp_path,
+        '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n'
+        f'[[collectors.snmp]]\nname = "tor-a"\naddress = "127.0.0.1"\nport = {snmpsim.port}\n'
+        'version = "2c"\ncommunity = "dell-os10_s4128ton-psu"\n',
+    )
+    r = hotspare("status", "--json", "--config", str(path))
+    doc = json.loads(r.stdout)
+    groups = {g["id"]: g for g in doc["groups"]}
+    assert groups["switch/tor-a/psu"]["state"] == "degraded", r.stderr
+    assert groups["switch/tor-a/fan"]["state"] == "redundant"
+    comps = {c["id"]: c for c in doc["components"]}
+    assert comps["switch/tor-a"]["state"] == "ok"
+    assert comps["switch/tor-a/psu/1"]["state"] == "absent"
+    assert "dell-os10_s4128ton-psu" not in r.stderr  # the community is never logged
+
+
+# --- live: net-snmp snmpd: IF-MIB, v3 authPriv, a port going down -------------------------
+
+
+@pytest.fixture(scope="module")
+def snmpd():
+    d = Snmpd().start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def veth():
+    v = Veth("hss-up0")
+    yield v
+    v.remove()
+
+
+def v3_options(tmp_path, port, **kw):
+    auth, priv = tmp_path / "auth", tmp_path / "priv"
+    auth.write_text(V3_AUTH + "\n")
+    priv.write_text(V3_PRIV + "\n")
+    auth.chmod(0o600)
+    priv.chmod(0o600)
+    return opts(
+        address="127.0.0.1",
+        port=port,
+        version="3",
+        user=V3_USER,
+        auth_key_file=str(auth),
+        priv_key_file=str(priv),
+        **kw,
+    )
+
+
+def test_v3_authpriv_sha256_aes_and_a_port_going_down(snmpd, veth, tmp_path):
+    c = create("tor-b", v3_options(tmp_path, snmpd.port, ports=["hss-up0", "lo", "nosuch0"]))
+
+    async def until(port_state: State) -> dict:
+        # snmpd re-reads the interface table every few seconds: poll until it shows
+        deadline = time.monotonic() + 30
+        while True:
+            snap = await c.collect(time.time())
+            states = {r.id: r for r in snap.readings}
+            port = states.get("switch/tor-b/port/hss-up0")
+            if (port and port.state == port_state) or time.monotonic() > deadline:
+                return states
+            await asyncio.sleep(0.3)
+
+    async def run():
+        up = await until(State.OK)
+        veth.down()
+        return up, await until(State.FAILED)
+
+    up, down = asyncio.run(run())
+    assert up["switch/tor-b"].state == State.OK, up["switch/tor-b"].detail
+    assert up["switch/tor-b/port/lo"].state == State.OK
+    assert up["switch/tor-b/port/hss-up0"].state == State.OK
+    assert up["switch/tor-b/port/nosuch0"].state == State.UNKNOWN
+    port = down["switch/tor-b/port/hss-up0"]
+    assert port.state == State.FAILED and "admin up, oper down" in port.detail, port
+    assert down["switch/tor-b/port/lo"].state == State.OK
+
+
+def test_v3_wrong_passphrase_is_unknown_and_never_shows_the_key(snmpd, tmp_path):
+    o = v3_options(tmp_path, snmpd.port, request_timeout=0.5, retries=0)
+    (tmp_path / "priv").write_text("wrong-priv-passphrase\n")
+    c = create("tor-c", o)
+    snap = asyncio.run(c.collect(time.time()))
+    assert snap.readings[0].state == State.UNKNOWN
+    assert "wrong-priv" not in snap.readings[0].detail and V3_AUTH not in snap.readings[0].detail
+
+
+def test_collector_is_a_coroutine_for_the_poller():
+    import inspect
+
+    assert inspect.iscoroutinefunction(SnmpCollector.collect)
