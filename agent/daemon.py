@@ -189,6 +189,13 @@ class Agent:
 
     def _start_pollers(self, pollers: list[Poller]) -> None:
         self.pollers = pollers
+        for p in pollers:  # event sources (SNMP traps) re-poll their collector at once
+            bind = getattr(p.collector, "bind_trigger", None)
+            if bind is not None:
+                try:
+                    bind(p.trigger)
+                except OSError as e:
+                    log.error("collector %s: cannot listen for its events: %s", p.name, e)
         self._poller_tasks = [
             asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers
         ]
