@@ -57,6 +57,10 @@ from collectors.snmp_profiles import (
     IF_NAME,
     IF_OPER_STATUS,
     IF_STATUS_WORDS,
+    LLDP_LOC_PORT_DESC,
+    LLDP_LOC_PORT_ID,
+    LLDP_REM_PORT_DESC,
+    LLDP_REM_PORT_ID,
     SYS_DESCR,
     SYS_OBJECT_ID,
     EntitySource,
@@ -128,6 +132,11 @@ OPTIONS: dict[str, Option] = {
         list,
         [],
         'Uplink ports on this device to watch, by ifName (or ifDescr), e.g. ["Ethernet1/49", "Ethernet1/50"].',
+    ),
+    "lldp_nics": Option(
+        list,
+        [],
+        'Local NICs (e.g. ["eth0", "eth1"]) whose switch ports to find in this device\'s LLDP neighbour table (by the NIC\'s MAC or name) and watch like "ports".',
     ),
     "request_timeout": Option(float, 1.0, "Seconds to wait for one SNMP response."),
     "retries": Option(int, 1, "Retransmissions of an unanswered request."),
@@ -402,6 +411,70 @@ def port_readings(walked: Walked, ports: Sequence[str], now: float) -> list[Read
 
 
 PORT_COLUMNS = (IF_DESCR, IF_NAME, IF_ADMIN_STATUS, IF_OPER_STATUS)
+LLDP_COLUMNS = (LLDP_LOC_PORT_ID, LLDP_LOC_PORT_DESC, LLDP_REM_PORT_ID, LLDP_REM_PORT_DESC)
+
+
+def _mac(text: str) -> str:
+    hexes = re.sub(r"[^0-9a-f]", "", text.lower())
+    return ":".join(hexes[i : i + 2] for i in range(0, 12, 2)) if len(hexes) == 12 else ""
+
+
+def lldp_ports(walked: Walked, nics: Mapping[str, str]) -> dict[str, str]:
+    """Local NIC -> the switch port it is cabled to, from the switch's LLDP neighbours.
+
+    A neighbour matches a NIC when its port id (or port description) is the NIC's MAC
+    address or name, as Linux LLDP agents send them. The switch port is the local port's
+    id or description that names an interface (ifName / ifDescr), else the local port
+    number taken as ifIndex (what most switches use).
+    """
+    names = {_text(v) for c in (IF_NAME, IF_DESCR) for v in walked.get(c, {}).values()}
+    if_names = {idx: _text(v) for idx, v in walked.get(IF_NAME, {}).items()}
+    loc_id = walked.get(LLDP_LOC_PORT_ID, {})
+    loc_desc = walked.get(LLDP_LOC_PORT_DESC, {})
+    rem_desc = walked.get(LLDP_REM_PORT_DESC, {})
+    out: dict[str, str] = {}
+    for index, port_id in walked.get(LLDP_REM_PORT_ID, {}).items():
+        if len(index) < 3:
+            continue
+        said = {_text(port_id), _text(rem_desc.get(index))}
+        macs = {_mac(x) for x in said} - {""}
+        for nic, mac in nics.items():
+            if nic in out or not (nic in said or (mac and _mac(mac) in macs)):
+                continue
+            local = (index[1],)
+            for candidate in (_text(loc_id.get(local)), _text(loc_desc.get(local))):
+                if candidate in names:
+                    out[nic] = candidate
+                    break
+            else:
+                out[nic] = if_names.get(local, "")
+    return out
+
+
+def sys_class_net_macs(nics: Sequence[str]) -> dict[str, str]:
+    """The local NICs' MAC addresses (the I/O seam of LLDP matching)."""
+    out = {}
+    for nic in nics:
+        try:
+            with open(f"/sys/class/net/{nic}/address", encoding="ascii") as fh:
+                out[nic] = fh.read().strip()
+        except OSError:
+            out[nic] = ""
+    return out
+
+
+def octets(raw: bytes) -> str:
+    """An OCTET STRING as text when it is printable, else as colon-separated hex (a MAC)."""
+    raw = raw.rstrip(b"\0")
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in raw):
+        return raw.decode("ascii")
+    try:
+        text = raw.decode("utf-8")
+        if text.isprintable():
+            return text
+    except UnicodeDecodeError:
+        pass
+    return ":".join(f"{b:02x}" for b in raw)
 
 
 # --- secrets ---------------------------------------------------------------------------
@@ -582,9 +655,7 @@ class Engine:
         if isinstance(v, self._end):
             return None
         if isinstance(v, self._octets):
-            raw = bytes(v)
-            text = raw.decode("utf-8", "replace")
-            return text.rstrip("\0")
+            return octets(bytes(v))
         if isinstance(v, self._oid):
             return tuple(v)
         try:
@@ -622,6 +693,8 @@ class SnmpCollector:
     max_repetitions: int = 50
     id_prefix: str = "switch"
     trap_listen: str = ""
+    lldp_nics: tuple[str, ...] = ()
+    nic_macs: Callable[[Sequence[str]], dict[str, str]] = sys_class_net_macs
     engine_factory: Callable[[], Engine] = shared_engine
     clock: Callable[[], float] = time.monotonic
 
@@ -694,18 +767,35 @@ class SnmpCollector:
             )
         profile = self._profile
         columns = list(profile.columns)
-        if self.ports:
+        if self.ports or self.lldp_nics:
             columns += [c for c in PORT_COLUMNS if c not in columns]
+        if self.lldp_nics:
+            columns += list(LLDP_COLUMNS)
         walked, requests = await eng.walk(self.name, ctx, columns, self.max_repetitions)
         self.last_requests = requests
         readings, groups, rows = interpret(profile, walked, now, self.layout)
         self.last_rows = rows
         if self.ports:
             readings += port_readings(walked, self.ports, now)
+        if self.lldp_nics:
+            readings += self._lldp_readings(walked, now)
         detail = f"answers (profile {profile.name})"
         if self._sys_descr:
             detail += f": {self._sys_descr}"
         return readings, groups, detail
+
+    def _lldp_readings(self, walked: Walked, now: float) -> list[Reading]:
+        found = lldp_ports(walked, self.nic_macs(self.lldp_nics))
+        out = []
+        for nic in self.lldp_nics:
+            port = found.get(nic)
+            if not port:
+                detail = f"{nic}: not among this device's LLDP neighbours"
+                out.append(Reading(f"lldp/{nic}", Kind.NIC, State.UNKNOWN, now, detail))
+            elif port not in self.ports:
+                (r,) = port_readings(walked, [port], now)
+                out.append(replace(r, detail=f"local {nic} is cabled here (LLDP); {r.detail}"))
+        return out
 
     def _unreachable(self, now: float, error: str) -> Snapshot:
         if self._reachable is not False:
@@ -815,6 +905,7 @@ def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
         max_repetitions=options["max_repetitions"],
         id_prefix=options["id_prefix"].strip("/"),
         trap_listen=options["trap_listen"],
+        lldp_nics=tuple(options["lldp_nics"]),
     )
 
 

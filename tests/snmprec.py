@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from collectors.snmp import octets
+
 FIXTURES = Path(__file__).parent / "fixtures" / "snmprec"
 
 
@@ -20,7 +22,7 @@ def load(path: Path) -> dict[tuple[int, ...], Any]:
         key = tuple(int(x) for x in oid.strip(".").split("."))
         tag = tag.split(":")[0]
         if tag == "4x":
-            value = bytes.fromhex(value).decode("utf-8", "replace").rstrip("\0")
+            value = octets(bytes.fromhex(value))
         elif tag == "6":
             value = tuple(int(x) for x in value.strip(".").split("."))
         elif tag in ("2", "65", "66", "67", "70"):

@@ -457,3 +457,48 @@ def test_collector_is_a_coroutine_for_the_poller():
     import inspect
 
     assert inspect.iscoroutinefunction(SnmpCollector.collect)
+
+
+# --- LLDP: which switch port each local NIC is cabled to ----------------------------------
+
+
+def lldp_walk(device):
+    from collectors.snmp import LLDP_COLUMNS, PORT_COLUMNS
+
+    return walked(load_rec(FIXTURES / f"{device}.snmprec"), (*PORT_COLUMNS, *LLDP_COLUMNS))
+
+
+def test_lldp_matches_a_nic_by_its_mac_on_procurve():
+    from collectors.snmp import lldp_ports
+
+    found = lldp_ports(
+        lldp_walk("procurve"), {"eth0": "b8:a4:4f:b9:3d:1a", "eth9": "02:00:00:00:00:01"}
+    )
+    # the neighbour on local port 27 sends its NIC's MAC as port id
+    assert found == {"eth0": found["eth0"]} and found["eth0"]
+    w = lldp_walk("procurve")
+    names = {v for v in w["1.3.6.1.2.1.31.1.1.1.1"].values()}
+    assert found["eth0"] in names
+
+
+def test_lldp_matches_a_nic_by_its_name_on_os10():
+    from collectors.snmp import lldp_ports
+
+    found = lldp_ports(lldp_walk("dell-os10"), {"Gi1/0/6": "", "TenGigabitEthernet 1/43": ""})
+    assert found == {"Gi1/0/6": "mgmt1/1/1", "TenGigabitEthernet 1/43": "ethernet1/1/30"}
+
+
+def test_lldp_nic_over_the_wire_becomes_a_port_component(snmpsim):
+    c = create(
+        "tor-a",
+        opts(
+            address="127.0.0.1", port=snmpsim.port, community="procurve", lldp_nics=["eth0", "eth1"]
+        ),
+    )
+    c.nic_macs = lambda nics: {"eth0": "b8:a4:4f:b9:3d:1a", "eth1": "02:00:00:00:00:01"}
+    snap = asyncio.run(c.collect(time.time()))
+    by_id = {r.id: r for r in snap.readings}
+    ports = [r for r in snap.readings if r.id.startswith("switch/tor-a/port/")]
+    assert len(ports) == 1 and "local eth0 is cabled here" in ports[0].detail
+    assert ports[0].state in (State.OK, State.FAILED)
+    assert by_id["switch/tor-a/lldp/eth1"].state == State.UNKNOWN
