@@ -272,14 +272,21 @@ def snmpsim():
     sim.stop()
 
 
-def test_every_recording_over_the_wire_from_one_engine(snmpsim, capsys):
+@pytest.mark.parametrize("codec", ["builtin", "pysnmp"])
+def test_every_recording_over_the_wire_from_one_engine(snmpsim, capsys, codec):
     """All 18 devices polled concurrently by collectors sharing one engine: same verdicts."""
     devices = index()
     collectors = [
         # snmpsim is slow (about 12k OIDs/s on a busy machine): generous request timeouts
         create(
             d["device"],
-            opts(address="127.0.0.1", port=snmpsim.port, community=d["device"], request_timeout=5),
+            opts(
+                address="127.0.0.1",
+                port=snmpsim.port,
+                community=d["device"],
+                request_timeout=5,
+                codec=codec,
+            ),
         )
         for d in devices
     ]
@@ -303,6 +310,22 @@ def test_every_recording_over_the_wire_from_one_engine(snmpsim, capsys):
     with capsys.disabled():
         print_table(lines)
     assert not [line for line in lines if line[5] in ("MISSING", "DISAGREE")]
+
+
+@pytest.mark.parametrize("codec", ["builtin", "pysnmp"])
+def test_two_targets_with_one_community_both_answer(snmpsim, codec):
+    """Responses are matched per target even when the community is the same."""
+    cs = [
+        create(n, opts(address="127.0.0.1", port=snmpsim.port, community="procurve", codec=codec))
+        for n in ("tor-a", "tor-b")
+    ]
+
+    async def run():
+        return await asyncio.gather(*(c.collect(time.time()) for c in cs))
+
+    for snap in asyncio.run(run()):
+        assert snap.readings[0].state == State.OK, snap.readings[0].detail
+        assert len(snap.groups) == 2
 
 
 def test_a_failing_psu_is_seen_on_the_next_poll(snmpsim):
