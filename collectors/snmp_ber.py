@@ -152,7 +152,7 @@ def _value(tag: int, body: bytes) -> Any:
         return int.from_bytes(body, "big", signed=True)
     if tag in (COUNTER32, GAUGE32, TIMETICKS, COUNTER64):
         return int.from_bytes(body, "big")
-    if tag == OCTET_STRING or tag == OPAQUE:
+    if tag in (OCTET_STRING, OPAQUE):
         return bytes(body)
     if tag == OBJECT_IDENTIFIER:
         return decode_oid(body)
