@@ -4,6 +4,7 @@
     python3 bench/run.py                # full run (md and IPMI), about 18 minutes
     python3 bench/run.py --quick        # short run, about 5 minutes
     python3 bench/run.py --only ipmi    # one part alone: md (node_exporter) or ipmi
+    python3 bench/run.py --only snmp    # the SNMP sweep and trap latency (bench/snmpbench.py)
 
 Prints a table and appends it, with the date and the machine, to bench/RESULTS.md.
 A benchmark, not a test: nothing is asserted on time; targets are labelled met or missed.
@@ -586,7 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a short run (fewer runs, short windows)")
     p.add_argument(
-        "--only", choices=("md", "ipmi"), help="run one part alone (default: md, then IPMI)"
+        "--only",
+        choices=("md", "ipmi", "snmp"),
+        help="run one part alone (default: md, then IPMI; snmp runs bench/snmpbench.py)",
     )
     p.add_argument("--runs", type=int, help="md: full runs (degrade + recover) per interval")
     p.add_argument("--window", type=float, help="md: seconds of each idle window")
@@ -595,6 +598,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-record", action="store_true", help=f"do not append to {RESULTS.name}")
     p.add_argument("--seed", type=int, help="seed of the random write and injection phases")
     args = p.parse_args(argv)
+    if args.only == "snmp":
+        import snmpbench
+
+        quick = ["--polls", "3", "--traps", "20"] if args.quick else []
+        return snmpbench.main(quick + (["--no-record"] if args.no_record else []))
     plan = PLANS["quick" if args.quick else "full"]
     if args.runs is not None:
         plan = Plan(plan.mode, args.runs, args.runs, plan.settle, plan.window)
