@@ -20,7 +20,7 @@ from typing import Any
 from collectors.base import Snapshot
 
 from . import config as config_mod
-from . import systemd, wire
+from . import systemd, traps_out, wire
 from .config import Config, ConfigError
 from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
 from .model import ComponentHealth, HostHealth
@@ -100,6 +100,7 @@ class Agent:
         self.outbox: Outbox | None = None
         self.publisher = None
         self.metrics = None
+        self.traps = traps_out.from_config(cfg)  # SNMP notifications of transitions
 
     # --- topics ---------------------------------------------------------------------
     @property
@@ -252,6 +253,9 @@ class Agent:
             systemd.notify("READY=1", "STATUS=reload rejected: running configuration kept")
             return
         old, self.cfg = self.cfg, new
+        if self.traps is not None:
+            self.traps.close()
+        self.traps = traps_out.from_config(new)
         log.info("configuration reloaded from %s", ", ".join(new.files))
         self.evaluator.policy = policy_for(new)
         self.evaluator.configured_groups = new.groups
@@ -306,6 +310,9 @@ class Agent:
             )
             event = wire.transition_event(a.site, a.host, t, self._seq(), now)
             self._enqueue(event)
+            if self.traps is not None:
+                margins = {g.id: g.healthy - g.required for g in health.groups}
+                self.traps.send(t, event["seq"], margins.get(t.id) if t.scope == "group" else None)
             if t.new is None and t.scope in ("group", "component"):
                 self._to_clear.add(f"{self.base}/{t.scope}s/{wire.id_topic(t.id)}")
         self.health = health

@@ -28,6 +28,9 @@ END_OF_MIB_VIEW = 0x82
 GET_REQUEST = 0xA0
 GET_BULK_REQUEST = 0xA5
 RESPONSE = 0xA2
+SNMPV2_TRAP = 0xA7
+SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SNMP_TRAP_OID_0 = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 VERSION_2C = 1
 
 
@@ -109,6 +112,49 @@ def encode_request(
         pdu = _tlv(
             GET_REQUEST, _integer(request_id) + _integer(0) + _integer(0) + encode_varbinds(oids)
         )
+    return _tlv(SEQUENCE, _integer(VERSION_2C) + _tlv(OCTET_STRING, community) + pdu)
+
+
+def _unsigned(tag: int, n: int) -> bytes:
+    body = n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big")  # a leading 0 keeps it positive
+    return _tlv(tag, body)
+
+
+def encode_value(kind: str, value: Any) -> bytes:
+    """One value: "int" (INTEGER / Integer32), "octets", "oid", "unsigned" (Unsigned32 /
+    Gauge32) or "ticks" (TimeTicks)."""
+    if kind == "int":
+        return _integer(value)
+    if kind == "octets":
+        return _tlv(OCTET_STRING, value if isinstance(value, bytes) else str(value).encode())
+    if kind == "oid":
+        return _tlv(OBJECT_IDENTIFIER, encode_oid(value))
+    if kind == "unsigned":
+        return _unsigned(GAUGE32, value & 0xFFFFFFFF)
+    if kind == "ticks":
+        return _unsigned(TIMETICKS, value & 0xFFFFFFFF)
+    raise ValueError(f"unknown value kind {kind!r}")
+
+
+def encode_trap(
+    request_id: int,
+    community: bytes,
+    uptime_ticks: int,
+    trap_oid: tuple[int, ...],
+    var_binds: list[tuple[tuple[int, ...], str, Any]],
+) -> bytes:
+    """An SNMPv2-Trap-PDU message: sysUpTime.0, snmpTrapOID.0, then ``var_binds``
+    given as (OID, kind, value) (RFC 3416 section 4.2.6)."""
+    binds = [
+        (SYS_UPTIME_0, "ticks", uptime_ticks),
+        (SNMP_TRAP_OID_0, "oid", trap_oid),
+        *var_binds,
+    ]
+    body = b"".join(
+        _tlv(SEQUENCE, _tlv(OBJECT_IDENTIFIER, encode_oid(o)) + encode_value(k, v))
+        for o, k, v in binds
+    )
+    pdu = _tlv(SNMPV2_TRAP, _integer(request_id) + _integer(0) + _integer(0) + _tlv(SEQUENCE, body))
     return _tlv(SEQUENCE, _integer(VERSION_2C) + _tlv(OCTET_STRING, community) + pdu)
 
 
