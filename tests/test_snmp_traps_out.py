@@ -58,7 +58,7 @@ def test_the_mib_compiles_with_snmptranslate_and_names_the_oids():
             "-m",
             "HOTSPARE-MIB",
             "-Pw",
-            "-Td",
+            "-On",
             "HOTSPARE-MIB::hsGroupStateChange",
         ],
         capture_output=True,
