@@ -521,6 +521,29 @@ class Credentials:
 # --- I/O: one engine per event loop ----------------------------------------------------
 
 
+def usm_protocols(config: Any, creds: Credentials) -> tuple[Any, Any]:
+    """pysnmp's authentication and privacy protocol ids for ``creds`` and its level."""
+    auth = {
+        "SHA-256": config.USM_AUTH_HMAC192_SHA256,
+        "SHA-384": config.USM_AUTH_HMAC256_SHA384,
+        "SHA-512": config.USM_AUTH_HMAC384_SHA512,
+        "SHA-224": config.USM_AUTH_HMAC128_SHA224,
+        "SHA": config.USM_AUTH_HMAC96_SHA,
+        "MD5": config.USM_AUTH_HMAC96_MD5,
+    }[creds.auth_protocol]
+    priv = {
+        "AES": config.USM_PRIV_CFB128_AES,
+        "AES-192": config.USM_PRIV_CFB192_AES,
+        "AES-256": config.USM_PRIV_CFB256_AES,
+        "DES": config.USM_PRIV_CBC56_DES,
+    }[creds.priv_protocol]
+    if creds.security_level == "noAuthNoPriv":
+        return config.USM_AUTH_NONE, config.USM_PRIV_NONE
+    if creds.security_level == "authNoPriv":
+        return auth, config.USM_PRIV_NONE
+    return auth, priv
+
+
 class SnmpError(RuntimeError):
     """A request failed: no answer, an SNMP error status, or a malformed response."""
 
@@ -548,6 +571,7 @@ class PysnmpBackend:
         self._octets = univ.OctetString
         self._oid = univ.ObjectIdentifier
         self._targets: dict[str, tuple[Any, ...]] = {}
+        self._users: dict[str, tuple[str, tuple[str, ...]]] = {}  # v3 user -> (entry, keys)
 
     def add_target(
         self, name: str, address: tuple[str, int], creds: Credentials, timeout: float, retries: int
@@ -565,25 +589,15 @@ class PysnmpBackend:
             c.add_v1_system(e, shared, creds.community, securityName=shared)
             c.add_target_parameters(e, f"{security}-p", shared, "noAuthNoPriv", 1)
         else:
-            auth = {
-                "SHA-256": c.USM_AUTH_HMAC192_SHA256,
-                "SHA-384": c.USM_AUTH_HMAC256_SHA384,
-                "SHA-512": c.USM_AUTH_HMAC384_SHA512,
-                "SHA-224": c.USM_AUTH_HMAC128_SHA224,
-                "SHA": c.USM_AUTH_HMAC96_SHA,
-                "MD5": c.USM_AUTH_HMAC96_MD5,
-            }[creds.auth_protocol]
-            priv = {
-                "AES": c.USM_PRIV_CFB128_AES,
-                "AES-192": c.USM_PRIV_CFB192_AES,
-                "AES-256": c.USM_PRIV_CFB256_AES,
-                "DES": c.USM_PRIV_CBC56_DES,
-            }[creds.priv_protocol]
+            keys = (creds.auth_protocol, creds.auth_key, creds.priv_protocol, creds.priv_key)
+            other = self._users.setdefault(creds.user, (name, keys))
+            if other[1] != keys:
+                raise SnmpError(
+                    f"SNMPv3 user {creds.user!r} has other passphrases or protocols in entry "
+                    f"{other[0]!r}: one agent needs one set per user name"
+                )
+            auth, priv = usm_protocols(c, creds)
             level = creds.security_level
-            if level == "noAuthNoPriv":
-                auth, priv = c.USM_AUTH_NONE, c.USM_PRIV_NONE
-            elif level == "authNoPriv":
-                priv = c.USM_PRIV_NONE
             c.add_v3_user(
                 e,
                 creds.user,
@@ -932,6 +946,8 @@ class SnmpCollector:
         self._last: Snapshot | None = None
         self._reachable: bool | None = None
         self._trigger: Callable[[], None] | None = None
+        self._listener: Any = None  # the trap listener this device is registered with
+        self._engine_id = b""  # the device's snmpEngineID (for SNMPv3 traps)
         self.last_requests = 0
         self.last_rows: list[Row] = []
         self.last_oids = 0  # rows (OIDs) read by the last poll
@@ -947,7 +963,9 @@ class SnmpCollector:
         if self.trap_listen:
             from collectors.snmp_traps import register
 
-            register(self.trap_listen, self.address, self.name, self._on_trap, self.creds)
+            self._listener = register(
+                self.trap_listen, self.address, self.name, self._on_trap, self.creds
+            )
 
     def _on_trap(self, what: str) -> None:
         log.debug("%s: trap %s: polling now", self.name, what)
@@ -976,6 +994,12 @@ class SnmpCollector:
         target = await eng.add_target(
             self.name, (host, self.port), self.creds, self.request_timeout, self.retries, self.codec
         )
+        if self._listener is not None and self.creds.version == "3" and not self._engine_id:
+            # SNMPv3 traps are authenticated with the sender's engine id: the device's
+            got = await eng.get(target, [_arcs(SNMP_ENGINE_ID)])
+            self._engine_id = engine_id_bytes(got[0][1]) if got else b""
+            if self._engine_id:
+                self._listener.add_v3(self.name, self.creds, self._engine_id)
         if self._profile is None:
             got = await eng.get(target, [_arcs(SYS_OBJECT_ID), _arcs(SYS_DESCR)])
             sysinfo = {".".join(map(str, o)): v for o, v in got if not isinstance(v, ber.End)}
@@ -1045,6 +1069,21 @@ class SnmpCollector:
         for secret in self.creds.secrets():
             text = text.replace(secret, "***")
         return text
+
+
+SNMP_ENGINE_ID = "1.3.6.1.6.3.10.2.1.1.0"
+
+
+def engine_id_bytes(value: Any) -> bytes:
+    """snmpEngineID as the engine returned it (hex "80:00:..." or text) back to bytes."""
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str) or not value:
+        return b""
+    hexed = value.replace(":", "")
+    if ":" in value and re.fullmatch(r"[0-9a-f]+", hexed):
+        return bytes.fromhex(hexed)
+    return value.encode()
 
 
 def _arcs(oid: str) -> OID:

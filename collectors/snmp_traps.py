@@ -3,7 +3,9 @@
 One listener per ``trap_listen`` address (HOST:PORT), shared by every SNMP collector
 entry that names it, each with its own pysnmp engine in the running event loop. A
 device is recognised by the trap's source address; the trap must carry the community
-of that device's entry (SNMPv2c; pysnmp drops traps with an unknown community). What
+of that device's entry (SNMPv2c), or be authenticated and encrypted with that entry's SNMPv3 user and keys
+(SNMPv3: the device is the authoritative engine of its traps, so its snmpEngineID,
+read once when it is first polled, localises the keys); anything else is dropped. What
 the trap says is not trusted beyond "something changed": the poll that follows reads
 the device's state, so a forged or misread trap costs one poll, never a wrong verdict.
 Common causes: linkDown / linkUp (IF-MIB), entity state changes (ENTITY-STATE-MIB) and
@@ -54,8 +56,10 @@ class Listener:
         from pysnmp.carrier.asyncio.dgram import udp
         from pysnmp.entity import config, engine
         from pysnmp.entity.rfc3413 import ntfrcv
+        from pysnmp.proto import rfc1902
 
         self._config = config
+        self._octets = rfc1902.OctetString
         self.engine = engine.SnmpEngine()
         # bind here, so a port in use is an error now, not a log line later
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -76,6 +80,21 @@ class Listener:
         if community and self.communities.get(name) != community:
             self._config.add_v1_system(self.engine, f"hs-trap-{name}", community)
             self.communities[name] = community
+
+    def add_v3(self, name: str, creds: Any, engine_id: bytes) -> None:
+        """Accept SNMPv3 traps of ``creds``'s user, sent by the engine ``engine_id``."""
+        from collectors.snmp import usm_protocols
+
+        auth, priv = usm_protocols(self._config, creds)
+        self._config.add_v3_user(
+            self.engine,
+            creds.user,
+            auth,
+            creds.auth_key or None,
+            priv,
+            creds.priv_key or None,
+            securityEngineId=self._octets(engine_id),
+        )
 
     def _on_trap(self, snmp_engine, state_reference, _ctx_engine, _ctx_name, var_binds, _cb_ctx):
         self.received += 1

@@ -11,6 +11,7 @@ devices must show their failed or missing PSU and a DEGRADED power group.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -525,3 +526,53 @@ def test_lldp_nic_over_the_wire_becomes_a_port_component(snmpsim):
     assert len(ports) == 1 and "local eth0 is cabled here" in ports[0].detail
     assert ports[0].state in (State.OK, State.FAILED)
     assert by_id["switch/tor-a/lldp/eth1"].state == State.UNKNOWN
+
+
+def test_v3_trap_from_the_device_repolls_it_and_a_wrong_key_does_not(snmpd, tmp_path):
+    trap_port = free_udp_port()
+    c = create("tor-v3", v3_options(tmp_path, snmpd.port, trap_listen=f"127.0.0.1:{trap_port}"))
+
+    async def snmptrap(auth: str) -> None:
+        engine_id = c._engine_id.hex()
+        proc = await asyncio.create_subprocess_exec(
+            *("snmptrap", "-v3", "-e", f"0x{engine_id}", "-u", V3_USER, "-l", "authPriv"),
+            *("-a", "SHA-256", "-A", auth, "-x", "AES", "-X", V3_PRIV),
+            *(f"127.0.0.1:{trap_port}", "", "1.3.6.1.6.3.1.1.5.3"),
+            *("1.3.6.1.2.1.2.2.1.1.1", "i", "1"),
+        )
+        assert await proc.wait() == 0
+
+    async def run() -> tuple[bool, bool]:
+        fired = asyncio.Event()
+        c.bind_trigger(fired.set)
+        snap = await c.collect(time.time())
+        assert snap.readings[0].state == State.OK and c._engine_id
+        await snmptrap("wrong-auth-passphrase")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(fired.wait(), 1.5)
+        wrong = fired.is_set()
+        await snmptrap(V3_AUTH)
+        await asyncio.wait_for(fired.wait(), 10)
+        return wrong, fired.is_set()
+
+    wrong, right = asyncio.run(run())
+    assert not wrong, "a trap with a wrong passphrase re-polled the switch"
+    assert right
+
+
+def test_two_v3_entries_with_one_user_and_different_keys_are_refused(snmpd, tmp_path):
+    a = create("tor-a", v3_options(tmp_path, snmpd.port))
+    other = tmp_path / "other"
+    other.mkdir()
+    options = v3_options(other, snmpd.port)
+    (other / "priv").write_text("another-priv-passphrase\n")
+    b = create("tor-b", options)
+
+    async def run():
+        return await a.collect(time.time()), await b.collect(time.time())
+
+    sa, sb = asyncio.run(run())
+    assert sa.readings[0].state == State.OK
+    assert (
+        sb.readings[0].state == State.UNKNOWN and "one set per user name" in sb.readings[0].detail
+    )
