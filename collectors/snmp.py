@@ -226,11 +226,11 @@ def table_rows(table: StatusTable, walked: Walked) -> list[Row]:
     ent_names = walked.get(ENT_PHYSICAL_NAME, {})
     rows = []
     for index in sorted(status):
-        if table.type_column is not None:
-            if types and _int(types.get(index)) not in table.types:
+        if types:
+            if _int(types.get(index)) not in table.types:
                 continue
-            if not types and index[0] not in table.first_index:
-                continue
+        elif table.first_index and index[0] not in table.first_index:
+            continue  # no type column (none declared, or the device has none): by container
         if table.entity_class is not None and _int(classes.get(index)) != table.entity_class:
             continue
         raw = _int(status[index])

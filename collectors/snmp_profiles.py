@@ -223,6 +223,15 @@ JNX_FRU_STATE: StateMap = {  # JUNIPER-MIB jnxFruState
 }
 JNX_FRU_POWER_ENTRY_MODULE = 7
 JNX_FRU_FAN = 13
+JNX_OPERATING_STATE: StateMap = {  # JUNIPER-MIB jnxOperatingState
+    1: (State.UNKNOWN, "unknown"),
+    2: (State.OK, "running"),
+    3: (State.OK, "ready"),
+    4: (State.WARNING, "reset"),
+    5: (State.WARNING, "runningAtFullSpeed"),
+    6: (State.FAILED, "down"),
+    7: (State.OK, "standby"),
+}
 JNX_RED_ALARM: StateMap = {
     1: (State.UNKNOWN, "other"),
     2: (State.OK, "off"),
@@ -436,6 +445,30 @@ JUNIPER = (
         name=5,
         type_column=6,
         types=frozenset({JNX_FRU_FAN}),
+        first_index=frozenset({4}),
+    ),
+    # the operating table, by container (2 power supplies, 4 fans): same ids as the FRU
+    # rows, so the worse of the two states is reported; a fan at full speed is a warning
+    StatusTable(
+        "JUNIPER-MIB",
+        "jnxOperatingState",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.2636.3.1.13.1",
+        6,
+        JNX_OPERATING_STATE,
+        name=5,
+        first_index=frozenset({2}),
+    ),
+    StatusTable(
+        "JUNIPER-MIB",
+        "jnxOperatingState",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.2636.3.1.13.1",
+        6,
+        JNX_OPERATING_STATE,
+        name=5,
         first_index=frozenset({4}),
     ),
     StatusTable(
@@ -743,7 +776,7 @@ PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         "juniper",
-        "Juniper Junos: JUNIPER-MIB jnxFruTable, chassis alarms",
+        "Juniper Junos: JUNIPER-MIB jnxFruTable and jnxOperatingTable, chassis alarms",
         ("1.3.6.1.4.1.2636.1",),
         r"juniper networks",
         JUNIPER,

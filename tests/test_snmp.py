@@ -576,3 +576,56 @@ def test_two_v3_entries_with_one_user_and_different_keys_are_refused(snmpd, tmp_
     assert (
         sb.readings[0].state == State.UNKNOWN and "one set per user name" in sb.readings[0].detail
     )
+
+
+def test_port_states_agree_with_librenms_on_every_recording(capsys):
+    """Every port LibreNMS's poller lists (ifName, admin, oper) comes out the same here."""
+    import json as _json
+
+    from collectors.snmp import PORT_COLUMNS, port_readings
+
+    expected_state = {
+        ("up", "up"): State.OK,
+        ("up", "down"): State.FAILED,
+        ("up", "lowerLayerDown"): State.FAILED,
+        ("up", "notPresent"): State.ABSENT,
+        ("up", "dormant"): State.WARNING,
+        ("up", "unknown"): State.UNKNOWN,
+        ("up", "testing"): State.WARNING,
+        ("down", "unknown"): State.FAILED,
+        ("down", "down"): State.FAILED,
+        ("down", "lowerLayerDown"): State.FAILED,
+        ("down", "notPresent"): State.FAILED,
+        ("down", "up"): State.FAILED,
+    }
+    checked = 0
+    for device in index():
+        doc = _json.loads((FIXTURES / device["expected"]).read_text())
+        ports = (doc.get("ports") or {}).get("poller", {}).get("ports") or []
+        ports = [p for p in ports if p["ifName"] and p["ifAdminStatus"] and p["ifOperStatus"]]
+        if not ports:
+            continue
+        w = walked(load_rec(FIXTURES / device["snmprec"]), PORT_COLUMNS)
+        names = list(dict.fromkeys(p["ifName"] for p in ports))
+        got = {r.id[len("port/") :]: r for r in port_readings(w, names, 0.0)}
+        for p in ports:
+            want = expected_state[p["ifAdminStatus"], p["ifOperStatus"]]
+            assert got[p["ifName"]].state == want, (device["device"], p, got[p["ifName"]])
+            checked += 1
+    with capsys.disabled():
+        print(f"\nports checked against LibreNMS's poller: {checked}")
+    assert checked >= 500
+
+
+def test_junos_operating_table_down_wins_over_an_online_fru():
+    values = load_rec(FIXTURES / "junos_qfx5100.snmprec")
+    values[(1, 3, 6, 1, 4, 1, 2636, 3, 1, 13, 1, 6, 2, 1, 2, 0)] = 6  # PSU 1: down
+    values[(1, 3, 6, 1, 4, 1, 2636, 3, 1, 13, 1, 6, 4, 1, 3, 0)] = 5  # fan tray 2: full speed
+    profile = BY_NAME["juniper"]
+    readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0)
+    states = {r.id: r.state for r in readings}
+    assert states["psu/2.1.2.0"] == State.FAILED and states["fan/4.1.3.0"] == State.WARNING
+    health = health_of(readings, groups)
+    assert (
+        health["psu"].state == GroupState.DEGRADED and health["fan"].state == GroupState.REDUNDANT
+    )
