@@ -162,8 +162,8 @@ OPTIONS: dict[str, Option] = {
         'First level of this device\'s component and group ids ("switch" gives switch/<name>/psu).',
     ),
 }
-# Two instances naming the same device would report the same components twice.
-UNIQUE_ACROSS_INSTANCES = ("address", "port")
+# Component ids come from the entry's name, which the configuration keeps unique; one
+# address may serve several devices (communities, contexts, a simulator).
 
 
 # --- pure: profiles -> readings and groups --------------------------------------------
@@ -245,7 +245,8 @@ def table_rows(table: StatusTable, walked: Walked) -> list[Row]:
         rows.append(
             Row(
                 role=table.role,
-                id=f"{table.id_prefix}/{index_text(index)}",
+                # a scalar (index 0) is the component itself: alarm/red, not alarm/red/0
+                id=table.id_prefix if index == (0,) else f"{table.id_prefix}/{index_text(index)}",
                 kind=table.kind or KIND_BY_ROLE[table.role],
                 state=state,
                 detail=f"{name or table.id_prefix}: {word} ({table.object} = {raw})",
