@@ -98,9 +98,13 @@ class Listener:
 
     def _on_trap(self, snmp_engine, state_reference, _ctx_engine, _ctx_name, var_binds, _cb_ctx):
         self.received += 1
-        _domain, (address, _port) = snmp_engine.message_dispatcher.get_transport_info(
-            state_reference
-        )
+        try:
+            _domain, (address, _port) = snmp_engine.message_dispatcher.get_transport_info(
+                state_reference
+            )
+        except Exception:  # no transport information: nothing to match the trap with
+            self.ignored += 1
+            return
         devices = self.devices.get(address)
         if not devices:
             self.ignored += 1
