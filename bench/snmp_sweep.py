@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time the SNMP collector polling N switches at once, in a process of its own.
 
-    python3 bench/snmp_sweep.py COMMUNITY FIRST_PORT N POLLS
+    python3 bench/snmp_sweep.py COMMUNITY FIRST_PORT N POLLS [CODEC]
 
 N collectors (127.0.0.1, ports FIRST_PORT .. FIRST_PORT+N-1), one shared engine, the
 standards-only profile plus four IF-MIB columns of every port. Prints one JSON object:
@@ -28,6 +28,7 @@ def rss_mb() -> float:
 
 def main(argv: list[str]) -> int:
     community, first, n, polls = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    codec = argv[4] if len(argv) > 4 else "builtin"
     rss0 = rss_mb()
     t0 = time.perf_counter()
     from collectors.snmp import OPTIONS, create
@@ -38,6 +39,7 @@ def main(argv: list[str]) -> int:
     for i in range(n):
         o = dict(options, address="127.0.0.1", port=first + i, community=community)
         o.update(profile="entity", ports=[f"hss-v{j}" for j in range(48)], request_timeout=5.0)
+        o.update(codec=codec)
         collectors.append(create(f"sw{i}", o))
 
     async def poll() -> int:
