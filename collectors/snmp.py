@@ -148,7 +148,7 @@ OPTIONS: dict[str, Option] = {
     "codec": Option(
         str,
         "builtin",
-        'SNMPv2c message codec: "builtin" (the project\'s own, a few times cheaper per value) or "pysnmp". SNMPv3 always uses pysnmp.',
+        'SNMPv2c message codec: "builtin" (the project\'s own: a little cheaper per value, and pysnmp is not loaded) or "pysnmp". SNMPv3 always uses pysnmp.',
         choices=("builtin", "pysnmp"),
     ),
     "trap_listen": Option(
