@@ -144,6 +144,11 @@ OPTIONS: dict[str, Option] = {
     ),
     "request_timeout": Option(float, 1.0, "Seconds to wait for one SNMP response."),
     "retries": Option(int, 1, "Retransmissions of an unanswered request."),
+    "deadline": Option(
+        float,
+        5.0,
+        "Seconds one poll of this device may take in all; then it is cancelled and the device is unknown. Keep it below the collector's timeout.",
+    ),
     "max_repetitions": Option(int, 50, "GETBULK max-repetitions: rows per column per request."),
     "codec": Option(
         str,
@@ -935,6 +940,7 @@ class SnmpCollector:
     id_prefix: str = "switch"
     trap_listen: str = ""
     codec: str = "builtin"
+    deadline: float = 5.0
     lldp_nics: tuple[str, ...] = ()
     nic_macs: Callable[[Sequence[str]], dict[str, str]] = sys_class_net_macs
     engine_factory: Callable[[], Engine] = shared_engine
@@ -976,7 +982,10 @@ class SnmpCollector:
     async def collect(self, now: float) -> Snapshot:
         started = self.clock()
         try:
-            readings, groups, detail = await self._poll(now)
+            async with asyncio.timeout(self.deadline):
+                readings, groups, detail = await self._poll(now)
+        except TimeoutError:
+            return self._unreachable(now, f"no complete answer within {self.deadline:g} s")
         except (SnmpError, OSError) as e:
             return self._unreachable(now, self._redact(str(e)))
         took = self.clock() - started
@@ -1162,6 +1171,8 @@ def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
         raise ValueError(f"collector {name}: max_repetitions: expected at least 1")
     if options["request_timeout"] <= 0:
         raise ValueError(f"collector {name}: request_timeout: expected a number > 0")
+    if options["deadline"] <= 0:
+        raise ValueError(f"collector {name}: deadline: expected a number > 0")
     return SnmpCollector(
         name=name,
         address=options["address"],
@@ -1177,6 +1188,7 @@ def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
         trap_listen=options["trap_listen"],
         lldp_nics=tuple(options["lldp_nics"]),
         codec=options["codec"],
+        deadline=options["deadline"],
     )
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -629,3 +631,38 @@ def test_junos_operating_table_down_wins_over_an_online_fru():
     assert (
         health["psu"].state == GroupState.DEGRADED and health["fan"].state == GroupState.REDUNDANT
     )
+
+
+def test_a_slow_switch_is_cut_off_at_its_deadline(snmpsim):
+    """Each answer 0.3 s late (a relay in front of snmpsim): the walk needs many requests,
+    so the poll ends at its 1 s deadline with the switch unknown, not at the agent's timeout."""
+    relay_port = free_udp_port()
+    relay = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).parent.parent / "bench" / "udprelay.py"),
+            str(relay_port),
+            str(snmpsim.port),
+            "--delay",
+            "0.15",
+        ]
+    )
+    try:
+        c = create(
+            "slow",
+            opts(
+                address="127.0.0.1",
+                port=relay_port,
+                community="arista_eos",
+                deadline=1.0,
+                request_timeout=2.0,
+                max_repetitions=5,
+            ),
+        )
+
+        snap = asyncio.run(c.collect(time.time()))
+    finally:
+        relay.terminate()
+        relay.wait()
+    assert snap.readings[0].state == State.UNKNOWN
+    assert "no complete answer within 1 s" in snap.readings[0].detail
