@@ -666,3 +666,34 @@ def test_a_slow_switch_is_cut_off_at_its_deadline(snmpsim):
         relay.wait()
     assert snap.readings[0].state == State.UNKNOWN
     assert "no complete answer within 1 s" in snap.readings[0].detail
+
+
+def test_discover_snmp_lists_the_device_and_proposes_a_loadable_entry(snmpsim, tmp_path):
+    r = hotspare(
+        "discover",
+        "snmp",
+        "127.0.0.1",
+        "--port",
+        str(snmpsim.port),
+        "--community",
+        "ironware",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    found = json.loads(r.stdout)
+    assert found["profile"] == "foundry"
+    states = {c["id"]: c["state"] for c in found["components"]}
+    assert states["switch/tor-a/psu/2"] == "failed"
+    assert {g["id"] for g in found["groups"]} == {"switch/tor-a/psu", "switch/tor-a/fan"}
+    community = tmp_path / "c"
+    community.write_text("ironware\n")
+    community.chmod(0o600)
+    text = found["config"].replace("/etc/hotspare/snmp.community", str(community))
+    cfg = load(write_config(tmp_path, text))
+    assert cfg.collectors[0].options["address"] == "127.0.0.1"
+    dead = hotspare(
+        "discover", "snmp", "127.0.0.1", "--port", str(free_udp_port()), "--timeout", "0.3"
+    )
+    assert (
+        dead.returncode == 69 and "does not answer" in dead.stderr
+    ) or "no answer" in dead.stderr
