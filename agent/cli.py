@@ -235,6 +235,9 @@ def parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print sensors, groups and the proposal as JSON"
     )
     dp.set_defaults(func=cmd_discover_ipmi)
+    from .discover_snmp import add_parser as add_discover_snmp
+
+    add_discover_snmp(dsub)
 
     sp = sub.add_parser(
         "demo", help="run a private broker and an agent on demo arrays, show them live"

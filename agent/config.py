@@ -37,6 +37,7 @@ COLLECTOR_MODULES = {
     "raidctl": "collectors.raidctl",
     "smart": "collectors.smart",
     "zfs": "collectors.zfs",
+    "snmp": "collectors.snmp",
 }
 
 
@@ -133,6 +134,18 @@ COLLECTOR_COMMON: dict[str, Option] = {
     "timeout": Option(float, 0.0, "Seconds a poll may take. 0: [agent] timeout."),
 }
 
+TRAPS_OPTIONS: dict[str, Option] = {
+    "targets": Option(
+        list,
+        [],
+        'Send every transition as an SNMPv2c notification (HOTSPARE-MIB, mibs/) to these HOST:PORT receivers, e.g. ["192.0.2.50:162"]. Empty: no traps.',
+    ),
+    "community": Option(str, "", "Community of the notifications. Prefer community_file."),
+    "community_file": Option(
+        str, "", "A file holding the community (first line), readable by the agent's user only."
+    ),
+}
+
 GROUP_OPTIONS: dict[str, Option] = {
     "id": Option(
         str,
@@ -213,6 +226,7 @@ class Config:
     collectors: tuple[CollectorSettings, ...]
     groups: tuple[GroupSpec, ...]
     files: tuple[str, ...]
+    traps: Mapping[str, Any] = field(default_factory=dict, repr=False)  # [traps]: has a secret
 
 
 def collector_module(kind: str) -> ModuleType:
@@ -223,7 +237,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     """Read and validate the config at ``path`` and its ``agent.d/*.toml`` drop-ins."""
     main = Path(path)
     files = [main, *sorted((main.parent / "agent.d").glob("*.toml"))]
-    merged: dict[str, dict[str, Any]] = {"agent": {}, "mqtt": {}, "prometheus": {}}
+    merged: dict[str, dict[str, Any]] = {"agent": {}, "mqtt": {}, "prometheus": {}, "traps": {}}
     origin: dict[str, Path] = {}  # "section.key" -> file, for errors after the merge
     collectors: list[tuple[Path, str, int, dict[str, Any]]] = []
     groups: list[GroupSpec] = []
@@ -251,7 +265,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
                 raise ConfigError(
                     file,
                     section,
-                    "unknown section; expected agent, mqtt, prometheus, collectors or groups",
+                    "unknown section; expected agent, mqtt, prometheus, traps, collectors or groups",
                 )
     agent = _agent(main, merged["agent"], origin)
     mqtt = _mqtt(merged["mqtt"], origin, main)
@@ -259,10 +273,40 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     if listen:
         _host_port(origin.get("prometheus.listen", main), "prometheus.listen", listen)
     built = _collectors(collectors, agent)
-    return Config(agent, mqtt, listen, built, tuple(groups), tuple(str(f) for f in files))
+    traps = _traps(merged["traps"], origin, main)
+    return Config(agent, mqtt, listen, built, tuple(groups), tuple(str(f) for f in files), traps)
 
 
-_SECTIONS = {"agent": AGENT_OPTIONS, "mqtt": MQTT_OPTIONS, "prometheus": PROMETHEUS_OPTIONS}
+_SECTIONS = {
+    "agent": AGENT_OPTIONS,
+    "mqtt": MQTT_OPTIONS,
+    "prometheus": PROMETHEUS_OPTIONS,
+    "traps": TRAPS_OPTIONS,
+}
+
+
+def _traps(values: Mapping[str, Any], origin: Mapping[str, Path], main: Path) -> dict[str, Any]:
+    """[traps]: receivers checked, the community read from its file (mode-checked)."""
+    v = _complete(main, "traps", values, TRAPS_OPTIONS)
+    if not v["targets"]:
+        return {}
+    where = origin.get("traps.targets", main)
+    targets = tuple(_host_port(where, "traps.targets", t) for t in v["targets"])
+    community = v["community"]
+    if v["community_file"]:
+        from collectors.snmp import read_secret
+
+        try:
+            community = read_secret(v["community_file"])
+        except OSError as e:
+            raise ConfigError(
+                origin.get("traps.community_file", main),
+                "traps.community_file",
+                str(e.strerror or e),
+            ) from None
+    if not community:
+        raise ConfigError(where, "traps.community", "set community or community_file")
+    return {"targets": targets, "community": community}
 
 
 def _read(file: Path) -> dict[str, Any]:

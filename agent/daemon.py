@@ -20,7 +20,7 @@ from typing import Any
 from collectors.base import Snapshot
 
 from . import config as config_mod
-from . import systemd, wire
+from . import systemd, traps_out, wire
 from .config import Config, ConfigError
 from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
 from .events import Events
@@ -102,6 +102,7 @@ class Agent:
         self.events = Events(cfg.agent.event_socket_path)
         self.publisher = None
         self.metrics = None
+        self.traps = traps_out.from_config(cfg)  # SNMP notifications of transitions
 
     # --- topics ---------------------------------------------------------------------
     @property
@@ -195,6 +196,13 @@ class Agent:
         # event sources (netlink, udev, mdadm) trigger the pollers of the types they concern
         types = [c.type for c in self.cfg.collectors]
         self.events.update(asyncio.get_running_loop(), zip(types, pollers, strict=True))
+        for p in pollers:  # event sources (SNMP traps) re-poll their collector at once
+            bind = getattr(p.collector, "bind_trigger", None)
+            if bind is not None:
+                try:
+                    bind(p.trigger)
+                except OSError as e:
+                    log.error("collector %s: cannot listen for its events: %s", p.name, e)
         self._poller_tasks = [
             asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers
         ]
@@ -251,6 +259,9 @@ class Agent:
             systemd.notify("READY=1", "STATUS=reload rejected: running configuration kept")
             return
         old, self.cfg = self.cfg, new
+        if self.traps is not None:
+            self.traps.close()
+        self.traps = traps_out.from_config(new)
         log.info("configuration reloaded from %s", ", ".join(new.files))
         self.evaluator.policy = policy_for(new)
         self.evaluator.configured_groups = new.groups
@@ -305,6 +316,9 @@ class Agent:
             )
             event = wire.transition_event(a.site, a.host, t, self._seq(), now)
             self._enqueue(event)
+            if self.traps is not None:
+                margins = {g.id: g.healthy - g.required for g in health.groups}
+                self.traps.send(t, event["seq"], margins.get(t.id) if t.scope == "group" else None)
             if t.new is None and t.scope in ("group", "component"):
                 self._to_clear.add(f"{self.base}/{t.scope}s/{wire.id_topic(t.id)}")
         self.health = health

@@ -58,6 +58,10 @@ def render() -> str:
         ("prometheus", config.PROMETHEUS_OPTIONS),
     ):
         out += [f"[{section}]", *_keys(options), ""]
+    out.append(
+        "# SNMP notifications of every transition (HOTSPARE-MIB in mibs/); uncomment to use."
+    )
+    out += ["# [traps]", *("# " + line for line in _keys(config.TRAPS_OPTIONS)), ""]
     out.append("# Collectors: one [[collectors.TYPE]] table per instance; a type may have several.")
     out.append("# Those that need an address are shown commented out: uncomment and fill them in.")
     kinds = sorted(config.COLLECTOR_MODULES, key=lambda k: k not in ENABLED)

@@ -5,6 +5,7 @@
     python3 bench/run.py --quick        # short run, about 5 minutes
     python3 bench/run.py --only ipmi    # one part alone: md (node_exporter) or ipmi
     python3 bench/run.py --only net     # link-loss latency (veth in a namespace), about 2 minutes
+    python3 bench/run.py --only snmp    # the SNMP sweep and trap latency (bench/snmpbench.py)
 
 Prints a table and appends it, with the date and the machine, to bench/RESULTS.md.
 A benchmark, not a test: nothing is asserted on time; targets are labelled met or missed.
@@ -589,8 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a short run (fewer runs, short windows)")
     p.add_argument(
         "--only",
-        choices=("md", "ipmi", "net"),
-        help="run one part alone (default: md, then IPMI; net runs only alone)",
+        choices=("md", "ipmi", "net", "snmp"),
+        help="run one part alone (default: md, then IPMI; net and snmp run only alone)",
     )
     p.add_argument(
         "--runs", type=int, help="md: full runs (degrade + recover) per interval; net: link cuts"
@@ -601,6 +602,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-record", action="store_true", help=f"do not append to {RESULTS.name}")
     p.add_argument("--seed", type=int, help="seed of the random write and injection phases")
     args = p.parse_args(argv)
+    if args.only == "snmp":
+        import snmpbench
+
+        quick = ["--polls", "3", "--traps", "20"] if args.quick else []
+        return snmpbench.main(quick + (["--no-record"] if args.no_record else []))
     plan = PLANS["quick" if args.quick else "full"]
     if args.runs is not None:
         plan = Plan(plan.mode, args.runs, args.runs, plan.settle, plan.window)

@@ -1,0 +1,878 @@
+"""Device profiles for the SNMP collector: which columns to walk and what their values mean.
+
+Pure data. Every OID is numeric (no MIB is parsed at run time); the MIB object each one
+names is given beside it, and mibs/README.md says where each MIB comes from. The value
+tables (vendor state -> observed state) are the MIBs' enumerations; the observed state is
+our reading of the vendor's word:
+
+=============  =====================================================================
+observed       vendor words (examples)
+=============  =====================================================================
+OK             normal, ok, up, on, online, psPowered, Supply, good, Present: OK
+WARNING        warning, degraded, nonCritical, testing, on (fan failed), underspeed
+FAILED         critical, failed, failure, down, off (...), notFunctioning, abnormal
+ABSENT         notPresent, absent, empty, removed, psNotPresent, Not Present
+UNKNOWN        unknown, other, a value the MIB does not define
+=============  =====================================================================
+
+Severity (for comparison with other monitoring systems): OK 0, WARNING 1, FAILED 2,
+ABSENT 2 or 3 (a missing part is not serving; others call it critical or unknown),
+UNKNOWN 3.
+
+A profile is chosen by sysObjectID prefix (longest match), then by a sysDescr pattern;
+without a match the standards-only profile is used (ENTITY-MIB classes powerSupply and
+fan, their ENTITY-STATE-MIB operational state, else the worst ENTITY-SENSOR-MIB status of
+the sensors inside them). Group members come from the first source in a profile that
+has rows for that group; later sources of the same group add components only (a Cisco
+Catalyst 9400 lists each power supply in both CISCO-ENTITY-FRU-CONTROL-MIB and, as two
+entities, in CISCO-ENVMON-MIB).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from collectors.base import Kind, State
+
+
+class Role(enum.StrEnum):
+    """What a row is: a member of the PSU or fan group, or a component of its own."""
+
+    PSU = "psu"
+    FAN = "fan"
+    OTHER = "other"  # chassis alarm, probe, stack member: a component, in no group
+
+
+StateMap = Mapping[int, tuple[State, str]]
+
+# --- standard columns (RFC 6933 ENTITY-MIB, RFC 3433 ENTITY-SENSOR-MIB, RFC 4268 ENTITY-STATE-MIB)
+SYS_DESCR = "1.3.6.1.2.1.1.1.0"
+SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
+ENT_PHYSICAL_CONTAINED_IN = "1.3.6.1.2.1.47.1.1.1.1.4"
+ENT_PHYSICAL_CLASS = "1.3.6.1.2.1.47.1.1.1.1.5"
+ENT_PHYSICAL_NAME = "1.3.6.1.2.1.47.1.1.1.1.7"
+ENT_PHY_SENSOR_OPER_STATUS = "1.3.6.1.2.1.99.1.1.1.5"
+ENT_STATE_OPER = "1.3.6.1.2.1.131.1.1.1.3"
+ENT_CLASS_POWER_SUPPLY = 6
+ENT_CLASS_FAN = 7
+
+ENT_SENSOR_STATUS: StateMap = {  # EntitySensorStatus
+    1: (State.OK, "ok"),
+    2: (State.UNKNOWN, "unavailable"),
+    3: (State.FAILED, "nonoperational"),
+}
+ENT_OPER_STATE: StateMap = {  # EntityOperState
+    1: (State.UNKNOWN, "unknown"),
+    2: (State.FAILED, "disabled"),
+    3: (State.OK, "enabled"),
+    4: (State.WARNING, "testing"),
+}
+
+# --- IF-MIB (RFC 2863) and LLDP-MIB (IEEE 802.1AB)
+IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
+IF_ADMIN_STATUS = "1.3.6.1.2.1.2.2.1.7"
+IF_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8"
+IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
+IF_STATUS_WORDS = {
+    1: "up",
+    2: "down",
+    3: "testing",
+    4: "unknown",
+    5: "dormant",
+    6: "notPresent",
+    7: "lowerLayerDown",
+}
+LLDP_LOC_PORT_DESC = "1.0.8802.1.1.2.1.3.7.1.4"
+LLDP_LOC_PORT_ID = "1.0.8802.1.1.2.1.3.7.1.3"
+LLDP_REM_CHASSIS_ID = "1.0.8802.1.1.2.1.4.1.1.5"
+LLDP_REM_PORT_ID = "1.0.8802.1.1.2.1.4.1.1.7"
+LLDP_REM_PORT_DESC = "1.0.8802.1.1.2.1.4.1.1.8"
+LLDP_REM_SYS_NAME = "1.0.8802.1.1.2.1.4.1.1.9"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusTable:
+    """One status column of a vendor table (a scalar is a table with the single index 0).
+
+    ``entry`` is the table's entry OID; columns are numbers under it. A row's component
+    id is ``<id_prefix>/<index>`` (index components joined by "."), its name the ``name``
+    column, else ``name_template`` filled with ``{index}`` and ``{last}`` (the last index
+    component), else, for tables indexed by entPhysicalIndex, entPhysicalName.
+    ``present`` with ``absent_values``: a presence column that overrides the status.
+    ``type_column`` with ``types``: keep only rows whose type is one of them.
+    ``entity_class``: keep only rows whose index is an entity of this entPhysicalClass.
+    ``first_index``: the fallback of ``types`` for devices without the type column (Junos
+    numbers its containers: 2 power supplies, 4 fans).
+    """
+
+    mib: str
+    object: str  # the status column's MIB name
+    role: Role
+    id_prefix: str
+    entry: str
+    status: int
+    states: StateMap
+    name: int | None = None
+    name_template: str = ""
+    present: int | None = None
+    absent_values: frozenset[int] = frozenset()
+    type_column: int | None = None
+    types: frozenset[int] = frozenset()
+    entity_class: int | None = None
+    kind: Kind | None = None  # component kind; default from the role
+    # when the device has no type column at all: keep rows whose first index is one of these
+    first_index: frozenset[int] = frozenset()
+
+    def column(self, number: int) -> str:
+        return f"{self.entry}.{number}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        numbers = [self.status, self.name, self.present, self.type_column]
+        own = tuple(self.column(n) for n in numbers if n is not None)
+        if self.entity_class is not None:
+            own += (ENT_PHYSICAL_CLASS, ENT_PHYSICAL_NAME)
+        return own
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySource:
+    """ENTITY-MIB powerSupply / fan entities with their standard state (the fallback)."""
+
+    roles: Mapping[int, Role] = field(
+        default_factory=lambda: {ENT_CLASS_POWER_SUPPLY: Role.PSU, ENT_CLASS_FAN: Role.FAN}
+    )
+    mib: str = "ENTITY-MIB"
+    object: str = "entPhysicalClass"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (
+            ENT_PHYSICAL_CLASS,
+            ENT_PHYSICAL_NAME,
+            ENT_PHYSICAL_CONTAINED_IN,
+            ENT_STATE_OPER,
+            ENT_PHY_SENSOR_OPER_STATUS,
+        )
+
+
+Source = StatusTable | EntitySource
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str
+    sys_object_ids: tuple[str, ...] = ()  # prefixes, numeric, no leading dot
+    sys_descr: str = ""  # regular expression, searched case-insensitively
+    sources: tuple[Source, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for s in self.sources:
+            seen.update(dict.fromkeys(s.columns))
+        return tuple(seen)
+
+
+# --- value tables ----------------------------------------------------------------------
+
+CISCO_ENVMON_STATE: StateMap = {  # CISCO-ENVMON-MIB CiscoEnvMonState
+    1: (State.OK, "normal"),
+    2: (State.WARNING, "warning"),
+    3: (State.FAILED, "critical"),
+    4: (State.FAILED, "shutdown"),
+    5: (State.ABSENT, "notPresent"),
+    6: (State.FAILED, "notFunctioning"),
+}
+CISCO_FRU_POWER: StateMap = {  # CISCO-ENTITY-FRU-CONTROL-MIB PowerOperType
+    1: (State.FAILED, "offEnvOther"),
+    2: (State.OK, "on"),
+    3: (State.FAILED, "offAdmin"),
+    4: (State.FAILED, "offDenied"),
+    5: (State.FAILED, "offEnvPower"),
+    6: (State.FAILED, "offEnvTemp"),
+    7: (State.FAILED, "offEnvFan"),
+    8: (State.FAILED, "failed"),
+    9: (State.WARNING, "onButFanFail"),
+    10: (State.FAILED, "offCooling"),
+    11: (State.FAILED, "offConnectorRating"),
+    12: (State.WARNING, "onButInlinePowerFail"),
+}
+CISCO_FAN_TRAY: StateMap = {  # cefcFanTrayOperStatus
+    1: (State.UNKNOWN, "unknown"),
+    2: (State.OK, "up"),
+    3: (State.FAILED, "down"),
+    4: (State.WARNING, "warning"),
+}
+TRUTH_REDUNDANT: StateMap = {1: (State.OK, "true"), 2: (State.WARNING, "false")}
+JNX_FRU_STATE: StateMap = {  # JUNIPER-MIB jnxFruState
+    1: (State.UNKNOWN, "unknown"),
+    2: (State.ABSENT, "empty"),
+    3: (State.WARNING, "present"),
+    4: (State.OK, "ready"),
+    5: (State.OK, "announceOnline"),
+    6: (State.OK, "online"),
+    7: (State.WARNING, "anounceOffline"),
+    8: (State.FAILED, "offline"),
+    9: (State.WARNING, "diagnostic"),
+    10: (State.OK, "standby"),
+}
+JNX_FRU_POWER_ENTRY_MODULE = 7
+JNX_FRU_FAN = 13
+JNX_OPERATING_STATE: StateMap = {  # JUNIPER-MIB jnxOperatingState
+    1: (State.UNKNOWN, "unknown"),
+    2: (State.OK, "running"),
+    3: (State.OK, "ready"),
+    4: (State.WARNING, "reset"),
+    5: (State.WARNING, "runningAtFullSpeed"),
+    6: (State.FAILED, "down"),
+    7: (State.OK, "standby"),
+}
+JNX_RED_ALARM: StateMap = {
+    1: (State.UNKNOWN, "other"),
+    2: (State.OK, "off"),
+    3: (State.FAILED, "on"),
+}
+JNX_YELLOW_ALARM: StateMap = {
+    1: (State.UNKNOWN, "other"),
+    2: (State.OK, "off"),
+    3: (State.WARNING, "on"),
+}
+DELL_OS10_OPER: StateMap = {  # DELLEMC-OS10-CHASSIS-MIB Os10CmnOperStatus
+    1: (State.OK, "up"),
+    2: (State.FAILED, "down"),
+    3: (State.WARNING, "testing"),
+    4: (State.UNKNOWN, "unknown"),
+    5: (State.WARNING, "dormant"),
+    6: (State.ABSENT, "notPresent"),
+    7: (State.FAILED, "lowerLayerDown"),
+    8: (State.FAILED, "failed"),
+}
+DELL_NET_OPER: StateMap = {  # DELL-NETWORKING-CHASSIS-MIB (OS9/FTOS)
+    1: (State.OK, "up"),
+    2: (State.FAILED, "down"),
+    3: (State.ABSENT, "absent"),
+}
+FOUNDRY_OPER: StateMap = {  # FOUNDRY-SN-AGENT-MIB snChasPwrSupplyOperStatus/snChasFanOperStatus
+    1: (State.UNKNOWN, "other"),
+    2: (State.OK, "normal"),
+    3: (State.FAILED, "failure"),
+}
+HP_PS_STATE: StateMap = {  # HP-ICF-POWERSUPPLY-MIB hpicfPsState
+    1: (State.ABSENT, "psNotPresent"),
+    2: (State.FAILED, "psNotPlugged"),
+    3: (State.OK, "psPowered"),
+    4: (State.FAILED, "psFailed"),
+    5: (State.FAILED, "psPermFailure"),
+    6: (State.UNKNOWN, "psMax"),
+    7: (State.FAILED, "psAuxFailure"),
+    8: (State.FAILED, "psNotPowered"),
+    9: (State.FAILED, "psAuxNotPowered"),
+}
+HP_FAN_STATE: StateMap = {  # HP-ICF-FAN-MIB hpicfFanState
+    0: (State.FAILED, "failed"),
+    1: (State.ABSENT, "removed"),
+    2: (State.FAILED, "off"),
+    3: (State.WARNING, "underspeed"),
+    4: (State.WARNING, "overspeed"),
+    5: (State.OK, "ok"),
+    6: (State.UNKNOWN, "maxstate"),
+}
+HP_SENSOR_STATUS: StateMap = {  # HP-ICF-CHASSIS hpicfSensorStatus
+    1: (State.UNKNOWN, "unknown"),
+    2: (State.FAILED, "bad"),
+    3: (State.WARNING, "warning"),
+    4: (State.OK, "good"),
+    5: (State.ABSENT, "notPresent"),
+}
+ARUBA_PSU_STATE: StateMap = {  # ARUBAWIRED-POWERSUPPLY-MIB, state as an enumeration
+    1: (State.OK, "ok"),
+    2: (State.ABSENT, "absent"),
+    3: (State.FAILED, "fault input"),
+    4: (State.FAILED, "fault output"),
+    5: (State.WARNING, "fault POE"),
+    6: (State.FAILED, "fault no recovery"),
+    7: (State.WARNING, "alert"),
+    8: (State.UNKNOWN, "unknown"),
+    9: (State.UNKNOWN, "unsupported"),
+    10: (State.WARNING, "warning"),
+    11: (State.UNKNOWN, "init"),
+    12: (State.ABSENT, "empty"),
+    13: (State.WARNING, "fault airflow"),
+    14: (State.WARNING, "fault redundancy"),
+    15: (State.WARNING, "fault mixed input"),
+    16: (State.FAILED, "over voltage"),
+    17: (State.FAILED, "under voltage"),
+}
+HUAWEI_FAN_STATE: StateMap = {1: (State.OK, "normal"), 2: (State.FAILED, "abnormal")}
+HUAWEI_PWR_STATE: StateMap = {  # HUAWEI-ENTITY-EXTENT-MIB hwEntityPwrState
+    1: (State.OK, "supply"),
+    2: (State.FAILED, "notSupply"),
+    3: (State.WARNING, "sleep"),
+    4: (State.UNKNOWN, "unknown"),
+}
+HUAWEI_PRESENT_ABSENT = frozenset({2})  # hwEntityPwrPresent / hwEntityFanPresent: 1 present
+HUAWEI_STACK_ROLE: StateMap = {
+    1: (State.OK, "master"),
+    2: (State.OK, "standby"),
+    3: (State.OK, "slave"),
+}
+DELL_STATUS: StateMap = {  # IDRAC-MIB-SMIv2 ObjectStatusEnum / StatusProbeEnum
+    1: (State.UNKNOWN, "other"),
+    2: (State.UNKNOWN, "unknown"),
+    3: (State.OK, "ok"),
+    4: (State.WARNING, "nonCritical"),
+    5: (State.FAILED, "critical"),
+    6: (State.FAILED, "nonRecoverable"),
+}
+DELL_PROBE_STATUS: StateMap = {
+    1: (State.UNKNOWN, "other"),
+    2: (State.UNKNOWN, "unknown"),
+    3: (State.OK, "ok"),
+    4: (State.WARNING, "nonCriticalUpper"),
+    5: (State.FAILED, "criticalUpper"),
+    6: (State.FAILED, "nonRecoverableUpper"),
+    7: (State.WARNING, "nonCriticalLower"),
+    8: (State.FAILED, "criticalLower"),
+    9: (State.FAILED, "nonRecoverableLower"),
+    10: (State.FAILED, "failed"),
+}
+CPQ_CONDITION: StateMap = {  # CPQHLTH-MIB condition
+    1: (State.UNKNOWN, "other"),
+    2: (State.OK, "ok"),
+    3: (State.WARNING, "degraded"),
+    4: (State.FAILED, "failed"),
+}
+CPQ_ABSENT = frozenset({2})  # cpqHeFltTol*Present: 1 other, 2 absent, 3 present
+SUPERMICRO_PSU: StateMap = {
+    0: (State.ABSENT, "Not Present"),
+    1: (State.OK, "Present: OK"),
+    3: (State.FAILED, "Present: Failed"),
+}
+SUPERMICRO_POWER: StateMap = {
+    0: (State.FAILED, "Off"),
+    1: (State.OK, "On"),
+    2: (State.WARNING, "Reset"),
+}
+
+
+# --- sources ---------------------------------------------------------------------------
+
+CISCO_FRU_POWER_TABLE = StatusTable(
+    "CISCO-ENTITY-FRU-CONTROL-MIB",
+    "cefcFRUPowerOperStatus",
+    Role.PSU,
+    "psu",
+    "1.3.6.1.4.1.9.9.117.1.1.2.1",
+    2,
+    CISCO_FRU_POWER,
+    entity_class=ENT_CLASS_POWER_SUPPLY,
+)
+CISCO_FAN_TRAY_TABLE = StatusTable(
+    "CISCO-ENTITY-FRU-CONTROL-MIB",
+    "cefcFanTrayOperStatus",
+    Role.FAN,
+    "fan",
+    "1.3.6.1.4.1.9.9.117.1.4.1.1",
+    1,
+    CISCO_FAN_TRAY,
+    entity_class=ENT_CLASS_FAN,
+)
+CISCO_ENVMON_SUPPLY = StatusTable(
+    "CISCO-ENVMON-MIB",
+    "ciscoEnvMonSupplyState",
+    Role.PSU,
+    "psu",
+    "1.3.6.1.4.1.9.9.13.1.5.1",
+    3,
+    CISCO_ENVMON_STATE,
+    name=2,
+)
+CISCO_ENVMON_FAN = StatusTable(
+    "CISCO-ENVMON-MIB",
+    "ciscoEnvMonFanState",
+    Role.FAN,
+    "fan",
+    "1.3.6.1.4.1.9.9.13.1.4.1",
+    3,
+    CISCO_ENVMON_STATE,
+    name=2,
+)
+CISCO_STACK_RING = StatusTable(
+    "CISCO-STACKWISE-MIB",
+    "cswRingRedundant",
+    Role.OTHER,
+    "stack-ring",
+    "1.3.6.1.4.1.9.9.500.1.1",
+    3,
+    TRUTH_REDUNDANT,
+    name_template="stack ring redundant",
+)
+CISCO = (
+    CISCO_FRU_POWER_TABLE,
+    CISCO_ENVMON_SUPPLY,
+    CISCO_FAN_TRAY_TABLE,
+    CISCO_ENVMON_FAN,
+    CISCO_STACK_RING,
+)
+
+JUNIPER = (
+    StatusTable(
+        "JUNIPER-MIB",
+        "jnxFruState",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.2636.3.1.15.1",
+        8,
+        JNX_FRU_STATE,
+        name=5,
+        type_column=6,
+        types=frozenset({JNX_FRU_POWER_ENTRY_MODULE}),
+        first_index=frozenset({2}),
+    ),
+    StatusTable(
+        "JUNIPER-MIB",
+        "jnxFruState",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.2636.3.1.15.1",
+        8,
+        JNX_FRU_STATE,
+        name=5,
+        type_column=6,
+        types=frozenset({JNX_FRU_FAN}),
+        first_index=frozenset({4}),
+    ),
+    # the operating table, by container (2 power supplies, 4 fans): same ids as the FRU
+    # rows, so the worse of the two states is reported; a fan at full speed is a warning
+    StatusTable(
+        "JUNIPER-MIB",
+        "jnxOperatingState",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.2636.3.1.13.1",
+        6,
+        JNX_OPERATING_STATE,
+        name=5,
+        first_index=frozenset({2}),
+    ),
+    StatusTable(
+        "JUNIPER-MIB",
+        "jnxOperatingState",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.2636.3.1.13.1",
+        6,
+        JNX_OPERATING_STATE,
+        name=5,
+        first_index=frozenset({4}),
+    ),
+    StatusTable(
+        "JUNIPER-ALARM-MIB",
+        "jnxRedAlarmState",
+        Role.OTHER,
+        "alarm/red",
+        "1.3.6.1.4.1.2636.3.4.2.3",
+        1,
+        JNX_RED_ALARM,
+        name_template="chassis red alarm",
+        kind=Kind.OTHER,
+    ),
+    StatusTable(
+        "JUNIPER-ALARM-MIB",
+        "jnxYellowAlarmState",
+        Role.OTHER,
+        "alarm/yellow",
+        "1.3.6.1.4.1.2636.3.4.2.2",
+        1,
+        JNX_YELLOW_ALARM,
+        name_template="chassis yellow alarm",
+    ),
+)
+
+DELL_OS10 = (
+    StatusTable(
+        "DELLEMC-OS10-CHASSIS-MIB",
+        "os10PowerSupplyOperStatus",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.1.1",
+        4,
+        DELL_OS10_OPER,
+        name_template="PSU {last}",
+    ),
+    StatusTable(
+        "DELLEMC-OS10-CHASSIS-MIB",
+        "os10FanTrayOperStatus",
+        Role.FAN,
+        "fantray",
+        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.2.1",
+        4,
+        DELL_OS10_OPER,
+        name_template="Fan Tray {last}",
+    ),
+    StatusTable(
+        "DELLEMC-OS10-CHASSIS-MIB",
+        "os10FanOperStatus",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.3.1",
+        7,
+        DELL_OS10_OPER,
+        name_template="Fan {last}",
+    ),
+)
+
+DELL_OS9 = (
+    StatusTable(
+        "DELL-NETWORKING-CHASSIS-MIB",
+        "dellNetPowerSupplyOperStatus",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.6027.3.26.1.4.6.1",
+        4,
+        DELL_NET_OPER,
+        name_template="PSU {index}",
+    ),
+    StatusTable(
+        "DELL-NETWORKING-CHASSIS-MIB",
+        "dellNetFanTrayOperStatus",
+        Role.FAN,
+        "fantray",
+        "1.3.6.1.4.1.6027.3.26.1.4.7.1",
+        4,
+        DELL_NET_OPER,
+        name_template="Fan tray {index}",
+    ),
+)
+
+FOUNDRY = (
+    StatusTable(
+        "FOUNDRY-SN-AGENT-MIB",
+        "snChasPwrSupplyOperStatus",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.1991.1.1.1.2.1.1",
+        3,
+        FOUNDRY_OPER,
+        name=2,
+        name_template="Power Supply {index}",
+    ),
+    StatusTable(
+        "FOUNDRY-SN-AGENT-MIB",
+        "snChasFanOperStatus",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.1991.1.1.1.3.1.1",
+        3,
+        FOUNDRY_OPER,
+        name=2,
+    ),
+)
+
+HP_PROCURVE = (
+    StatusTable(
+        "HP-ICF-POWERSUPPLY-MIB",
+        "hpicfPsState",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.11.2.14.11.5.1.55.1.1.1",
+        2,
+        HP_PS_STATE,
+        name_template="Power Supply #{index}",
+    ),
+    StatusTable(
+        "HP-ICF-FAN-MIB",
+        "hpicfFanState",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.11.2.14.11.5.1.54.2.1.1",
+        4,
+        HP_FAN_STATE,
+        name_template="Fan #{index}",
+    ),
+    StatusTable(
+        "HP-ICF-CHASSIS",
+        "hpicfSensorStatus",
+        Role.OTHER,
+        "sensor",
+        "1.3.6.1.4.1.11.2.14.11.1.2.6.1",
+        4,
+        HP_SENSOR_STATUS,
+        name=7,
+        type_column=2,  # hpicfSensorObjectId: an OID, compared by its last sub-identifier
+        types=frozenset({1, 2}),  # icfPowerSupplySensor (...8.3.1), icfFanSensor (...8.3.2)
+    ),
+)
+
+ARUBA_CX = (
+    StatusTable(
+        "ARUBAWIRED-POWERSUPPLY-MIB",
+        "arubaWiredPSUState (enumerated)",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.47196.4.1.1.3.11.2.1.1",
+        11,
+        ARUBA_PSU_STATE,
+        name=3,
+    ),
+    EntitySource(),  # fans; the PSU entities add their sensors' verdict as components
+)
+
+HUAWEI = (
+    StatusTable(
+        "HUAWEI-ENTITY-EXTENT-MIB",
+        "hwEntityPwrState",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.2011.5.25.31.1.1.18.1",
+        6,
+        HUAWEI_PWR_STATE,
+        name_template="PWR {index}",
+        present=5,
+        absent_values=HUAWEI_PRESENT_ABSENT,
+    ),
+    StatusTable(
+        "HUAWEI-ENTITY-EXTENT-MIB",
+        "hwEntityFanState",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.2011.5.25.31.1.1.10.1",
+        7,
+        HUAWEI_FAN_STATE,
+        name_template="Slot {index} fan",
+        present=6,
+        absent_values=HUAWEI_PRESENT_ABSENT,
+    ),
+    StatusTable(
+        "HUAWEI-STACK-MIB",
+        "hwMemberStackRole",
+        Role.OTHER,
+        "stack-member",
+        "1.3.6.1.4.1.2011.5.25.183.1.20.1",
+        3,
+        HUAWEI_STACK_ROLE,
+        name_template="stack member {index}",
+    ),
+)
+
+DELL_IDRAC = (
+    StatusTable(
+        "IDRAC-MIB-SMIv2",
+        "powerSupplyStatus",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.674.10892.5.4.600.12.1",
+        5,
+        DELL_STATUS,
+        name=8,
+    ),
+    StatusTable(
+        "IDRAC-MIB-SMIv2",
+        "coolingDeviceStatus",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.674.10892.5.4.700.12.1",
+        5,
+        DELL_STATUS,
+        name=8,
+    ),
+    StatusTable(
+        "IDRAC-MIB-SMIv2",
+        "amperageProbeStatus",
+        Role.OTHER,
+        "probe/current",
+        "1.3.6.1.4.1.674.10892.5.4.600.30.1",
+        5,
+        DELL_PROBE_STATUS,
+        name=8,
+    ),
+    StatusTable(
+        "IDRAC-MIB-SMIv2",
+        "voltageProbeStatus",
+        Role.OTHER,
+        "probe/voltage",
+        "1.3.6.1.4.1.674.10892.5.4.600.20.1",
+        5,
+        DELL_PROBE_STATUS,
+        name=8,
+        kind=Kind.VOLTAGE,
+    ),
+    StatusTable(
+        "DELL-RAC-MIB",
+        "drsGlobalSystemStatus",
+        Role.OTHER,
+        "global",
+        "1.3.6.1.4.1.674.10892.2.2",
+        1,
+        DELL_STATUS,
+        name_template="global system status",
+    ),
+)
+
+HPE_ILO = (
+    StatusTable(
+        "CPQHLTH-MIB",
+        "cpqHeFltTolPowerSupplyCondition",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.232.6.2.9.3.1",
+        4,
+        CPQ_CONDITION,
+        name_template="Power Supply {last}",
+        present=3,
+        absent_values=CPQ_ABSENT,
+    ),
+    StatusTable(
+        "CPQHLTH-MIB",
+        "cpqHeFltTolFanCondition",
+        Role.FAN,
+        "fan",
+        "1.3.6.1.4.1.232.6.2.6.7.1",
+        9,
+        CPQ_CONDITION,
+        name_template="Fan {last}",
+        present=4,
+        absent_values=CPQ_ABSENT,
+    ),
+)
+
+SUPERMICRO = (
+    StatusTable(
+        "SUPERMICRO-HEALTH-MIB",
+        "psuStatus",
+        Role.PSU,
+        "psu",
+        "1.3.6.1.4.1.21317.1.14.2.1",
+        2,
+        SUPERMICRO_PSU,
+        name_template="PSU {index}",
+    ),
+    StatusTable(
+        "SUPERMICRO-SMI",
+        "smPowerState",
+        Role.OTHER,
+        "power",
+        "1.3.6.1.4.1.21317.1",
+        4,
+        SUPERMICRO_POWER,
+        name_template="power state",
+    ),
+)
+
+ENTITY = (EntitySource(),)
+
+PROFILES: tuple[Profile, ...] = (
+    Profile(
+        "cisco",
+        "Cisco IOS, IOS-XE, NX-OS: CISCO-ENTITY-FRU-CONTROL-MIB, CISCO-ENVMON-MIB",
+        ("1.3.6.1.4.1.9.1", "1.3.6.1.4.1.9.12.3.1.3"),
+        r"cisco (ios|nx-os)",
+        CISCO,
+    ),
+    Profile(
+        "juniper",
+        "Juniper Junos: JUNIPER-MIB jnxFruTable and jnxOperatingTable, chassis alarms",
+        ("1.3.6.1.4.1.2636.1",),
+        r"juniper networks",
+        JUNIPER,
+    ),
+    Profile(
+        "arista",
+        "Arista EOS: ENTITY-MIB + ENTITY-SENSOR-MIB",
+        ("1.3.6.1.4.1.30065.1",),
+        r"arista networks eos",
+        ENTITY,
+    ),
+    Profile(
+        "aruba-cx",
+        "HPE Aruba CX: ARUBAWIRED-POWERSUPPLY-MIB, fans from ENTITY-MIB",
+        ("1.3.6.1.4.1.47196.4.1.1.1",),
+        r"aruba .* switch",
+        ARUBA_CX,
+    ),
+    Profile(
+        "hp-procurve",
+        "HP ProCurve / ArubaOS-Switch: hpicfPsState, hpicfFanState, hpicfSensor",
+        ("1.3.6.1.4.1.11.2.3.7.8", "1.3.6.1.4.1.11.2.3.7.11"),
+        r"procurve|^hp .*revision",
+        HP_PROCURVE,
+    ),
+    Profile(
+        "dell-os10",
+        "Dell EMC SmartFabric OS10: DELLEMC-OS10-CHASSIS-MIB",
+        ("1.3.6.1.4.1.674.11000.5000.100.2",),
+        r"os10",
+        DELL_OS10,
+    ),
+    Profile(
+        "dell-os9",
+        "Dell Networking OS9 / FTOS: DELL-NETWORKING-CHASSIS-MIB",
+        ("1.3.6.1.4.1.6027.1",),
+        r"dell networking os|force10",
+        DELL_OS9,
+    ),
+    Profile(
+        "foundry",
+        "Brocade / Foundry / Extreme IronWare: FOUNDRY-SN-AGENT-MIB chassis tables",
+        ("1.3.6.1.4.1.1991.1",),
+        r"ironware",
+        FOUNDRY,
+    ),
+    Profile(
+        "huawei",
+        "Huawei VRP: HUAWEI-ENTITY-EXTENT-MIB power and fan tables",
+        ("1.3.6.1.4.1.2011.2",),
+        r"huawei versatile routing platform",
+        HUAWEI,
+    ),
+    Profile(
+        "dell-idrac",
+        "Dell iDRAC: IDRAC-MIB-SMIv2 power supplies, cooling devices, probes",
+        ("1.3.6.1.4.1.674.10892.5",),
+        r"idrac",
+        DELL_IDRAC,
+    ),
+    Profile(
+        "hpe-ilo",
+        "HPE iLO: CPQHLTH-MIB fault-tolerant power supplies and fans",
+        ("1.3.6.1.4.1.232.9.4",),
+        r"integrated lights-out",
+        HPE_ILO,
+    ),
+    Profile(
+        "supermicro",
+        "Supermicro BMC: power supply table and power state",
+        ("1.3.6.1.4.1.21317",),
+        r"supermicro",
+        SUPERMICRO,
+    ),
+)
+GENERIC = Profile(
+    "entity",
+    "Standards only: ENTITY-MIB powerSupply/fan entities, ENTITY-STATE-MIB, ENTITY-SENSOR-MIB",
+    sources=ENTITY,
+)
+BY_NAME: dict[str, Profile] = {p.name: p for p in (*PROFILES, GENERIC)}
+
+
+def choose(sys_object_id: str, sys_descr: str) -> Profile:
+    """The profile for a device: longest sysObjectID prefix, then sysDescr, else standards."""
+    oid = sys_object_id.lstrip(".")
+    best: tuple[int, Profile] | None = None
+    for p in PROFILES:
+        for prefix in p.sys_object_ids:
+            if (oid == prefix or oid.startswith(prefix + ".")) and (
+                best is None or len(prefix) > best[0]
+            ):
+                best = (len(prefix), p)
+    if best is not None:
+        return best[1]
+    for p in PROFILES:
+        if p.sys_descr and re.search(p.sys_descr, sys_descr, re.IGNORECASE):
+            return p
+    return GENERIC

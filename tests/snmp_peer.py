@@ -1,0 +1,192 @@
+"""Real SNMP peers for the tests: snmpsim serving recordings, and net-snmp's snmpd.
+
+snmpsim refuses to run as root and drops to ``nobody``, who cannot read a Python under
+/root: it runs from its own venv built on Debian's /usr/bin/python3 (scripts/bootstrap
+makes it, ``SNMPSIM_VENV``), with its data and cache directories owned by nobody.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+SNMPSIM_VENV = Path(os.environ.get("HOTSPARE_SNMPSIM_VENV", "/var/tmp/hotspare-snmpsim"))
+SNMPREC = Path(__file__).parent / "fixtures" / "snmprec"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_snmp(port: int, community: str, timeout: float = 30.0, version: str = "2c") -> None:
+    """Until the agent answers a GET of sysObjectID (net-snmp's snmpget)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = subprocess.run(
+            [
+                *("snmpget", f"-v{version}", "-c", community, "-t", "0.5", "-r", "0", "-On"),
+                *(f"127.0.0.1:{port}", "1.3.6.1.2.1.1.2.0"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode == 0 and "OID" in r.stdout:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"SNMP agent on port {port} did not answer: {r.stderr.strip()}")
+        time.sleep(0.3)
+
+
+class SnmpSim:
+    """snmpsim-command-responder on 127.0.0.1, one community per recording."""
+
+    def __init__(self, recordings: Iterable[Path] | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="hss-snmpsim-"))
+        self.data = self.dir / "data"
+        self.data.mkdir()
+        (self.dir / "cache").mkdir()
+        for rec in recordings or sorted(SNMPREC.glob("*.snmprec")):
+            shutil.copy(rec, self.data / rec.name)
+        shutil.chown(self.dir, "nobody", "nogroup")
+        for p in self.dir.rglob("*"):
+            shutil.chown(p, "nobody", "nogroup")
+        self.dir.chmod(0o755)
+        self.port = free_udp_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, community: str | None = None) -> SnmpSim:
+        exe = SNMPSIM_VENV / "bin" / "snmpsim-command-responder"
+        if not exe.exists():
+            raise AssertionError(f"{exe} missing: run scripts/bootstrap")
+        log = (self.dir / "log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(exe),
+                f"--data-dir={self.data}",
+                f"--cache-dir={self.dir / 'cache'}",
+                f"--agent-udpv4-endpoint=127.0.0.1:{self.port}",
+                "--process-user=nobody",
+                "--process-group=nogroup",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.dir,
+        )
+        first = community or next(iter(sorted(self.data.glob("*.snmprec")))).stem
+        try:
+            wait_for_snmp(self.port, first)
+        except AssertionError:
+            self.stop()
+            raise AssertionError((self.dir / "log").read_text(errors="replace")[-2000:]) from None
+        return self
+
+    def edit(self, name: str, oid: str, value: str) -> None:
+        """Change one value of a recording (snmpsim re-reads a file whose mtime changed)."""
+        path = self.data / f"{name}.snmprec"
+        lines = path.read_text().splitlines()
+        out = [
+            f"{oid}|{ln.split('|')[1]}|{value}" if ln.startswith(oid + "|") else ln for ln in lines
+        ]
+        path.write_text("\n".join(out) + "\n")
+        st = path.stat()
+        os.utime(path, (st.st_atime, st.st_mtime + 2))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+V3_USER = "hsuser"
+V3_AUTH = "hs-auth-passphrase"
+V3_PRIV = "hs-priv-passphrase"
+
+
+class Snmpd:
+    """net-snmp's snmpd on 127.0.0.1 with a v2c community and a v3 authPriv (SHA-256/AES) user."""
+
+    def __init__(self, community: str = "hs-public") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="hss-snmpd-"))
+        self.port = free_udp_port()
+        self.community = community
+        conf = self.dir / "snmpd.conf"
+        conf.write_text(
+            f"agentAddress udp:127.0.0.1:{self.port}\n"
+            f"rocommunity {community} 127.0.0.1\n"
+            f'createUser {V3_USER} SHA-256 "{V3_AUTH}" AES "{V3_PRIV}"\n'
+            f"rouser {V3_USER} priv\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Snmpd:
+        env = {**os.environ, "SNMP_PERSISTENT_DIR": str(self.dir), "MIBS": ""}
+        log = (self.dir / "log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                "snmpd",
+                "-f",
+                "-C",
+                "-c",
+                str(self.dir / "snmpd.conf"),
+                "-Lf",
+                str(self.dir / "snmpd.log"),
+                "-p",
+                str(self.dir / "pid"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        try:
+            wait_for_snmp(self.port, self.community)
+        except AssertionError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Veth:
+    """A veth pair in this namespace, named with the tests' prefix: a port we can take down."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.peer = name, f"{name}p"
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+        subprocess.run(
+            ["ip", "link", "add", name, "type", "veth", "peer", "name", self.peer], check=True
+        )
+        self.up()
+
+    def up(self) -> None:
+        for n in (self.name, self.peer):
+            subprocess.run(["ip", "link", "set", n, "up"], check=True)
+
+    def down(self) -> None:
+        subprocess.run(["ip", "link", "set", self.peer, "down"], check=True)
+
+    def remove(self) -> None:
+        subprocess.run(["ip", "link", "del", self.name], capture_output=True)
