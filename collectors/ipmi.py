@@ -683,6 +683,9 @@ class IpmiCollector:
         if self._cmd is None:
             from pyghmi.ipmi import command  # imported only by agents that poll a BMC
 
+            from collectors import pyghmi_wakeup
+
+            pyghmi_wakeup.install()  # before the first session: see that module
             if self.address == "local":
                 cmd = command.Command()
             else:
