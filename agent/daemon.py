@@ -25,7 +25,7 @@ from .config import Config, ConfigError
 from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
 from .model import ComponentHealth, HostHealth
 from .outbox import Outbox
-from .poller import Poller
+from .poller import Poller, spread_probes
 
 log = logging.getLogger("hotspare.agent")
 
@@ -53,6 +53,7 @@ def build_pollers(
         pollers.append(
             Poller(c.name, collector, c.interval, c.timeout, cfg.agent.jitter, on_result, clock)
         )
+    spread_probes(pollers)
     return pollers
 
 
