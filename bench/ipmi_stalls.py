@@ -13,6 +13,10 @@ Starts one ``ipmi_sim`` (the ``dell_like`` profile), runs SWEEPS cached ``collec
 * ``reply before wait``: the reply was read by the I/O thread *before* the calling thread
   registered its wait, and the caller then slept until its retry deadline although the
   reply was already queued for it;
+* ``slow reply``: the first datagram from the BMC was read more than 50 ms after the send
+  (the simulator, or the I/O thread, did not get the CPU in time);
+* ``late wake-up``: the reply was read promptly, after the caller had registered its wait,
+  but the caller ran again more than 50 ms later (the scheduler, on a busy machine);
 * ``other``.
 
 Prints a JSON summary at the end. Nothing here changes what pyghmi does, except that
@@ -34,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.ipmisim import IpmiSim, dell_like
 
-SLOW = 0.1
+SLOW = 0.1  # seconds: a command slower than this is traced
+LATE_MS = 50.0
 
 
 def main(argv: list[str]) -> int:
@@ -99,10 +104,15 @@ def main(argv: list[str]) -> int:
                 sends = [t for t, w, _ in trace if w == "send"]
                 reads = [t for t, w, _ in trace if w == "read"]
                 waits = [t for t, w, _ in trace if w == "wait"]
+                woke = [t for t, w, _ in trace if w == "woke"]
                 if len(sends) > 1:
                     kind = "retransmitted"
                 elif reads and waits and reads[0] < waits[0]:
                     kind = "reply before wait"
+                elif sends and reads and reads[0] - sends[0] > LATE_MS:
+                    kind = "slow reply"
+                elif reads and woke and woke[-1] - reads[0] > LATE_MS:
+                    kind = "late wake-up"
                 else:
                     kind = "other"
                 kinds[kind] += 1
