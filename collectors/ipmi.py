@@ -655,7 +655,9 @@ class IpmiCollector:
         snap = snapshot(select(views, self.include, self.exclude), now, self.layout, notes)
         return prefixed(snap, self.id_prefix)
 
-    probe_every = 1.0  # seconds between SEL probes (one small IPMI command each)
+    # seconds between SEL probes (one small IPMI command each); an agent with more than 10
+    # probing collectors stretches it (at most 10 probes a second in all: agent/poller.py)
+    probe_every = 1.0
 
     def changed(self) -> bool:
         """Cheap probe between polls: did the BMC's event log grow since the last poll?"""
