@@ -26,7 +26,7 @@ from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
 from .events import Events
 from .model import ComponentHealth, HostHealth
 from .outbox import Outbox
-from .poller import Poller
+from .poller import Poller, spread_probes
 
 log = logging.getLogger("hotspare.agent")
 
@@ -54,6 +54,7 @@ def build_pollers(
         pollers.append(
             Poller(c.name, collector, c.interval, c.timeout, cfg.agent.jitter, on_result, clock)
         )
+    spread_probes(pollers)
     return pollers
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from collectors.base import GroupSpec, Reading, Snapshot, State
 
@@ -51,6 +52,8 @@ def step(tracker: Tracker | None, observed: State, now: float, policy: Policy) -
     if tracker is None:
         return Tracker(reported=observed, since=now)
     if observed == tracker.reported:
+        if tracker.candidate is None:
+            return tracker  # unchanged (frozen): the evaluator's cache keys on identity
         return Tracker(reported=tracker.reported, since=tracker.since)
     if observed == tracker.candidate:
         count, started = tracker.count + 1, tracker.candidate_since
@@ -200,6 +203,10 @@ class Evaluator:
         self._readings: dict[str, tuple[str, Reading]] = {}  # id -> (source, reading)
         self._trackers: dict[str, Tracker] = {}
         self._errors: dict[str, str] = {}  # source -> error of its last poll ("" when it worked)
+        # An agent with many sources re-evaluates after every poll of any of them: what it
+        # built for the others is kept, keyed on the identity of its (frozen) inputs.
+        self._component_cache: dict[str, tuple[Reading, Tracker, ComponentHealth]] = {}
+        self._group_cache: dict[str, tuple[GroupSpec, tuple[Any, ...], GroupStatus]] = {}
 
     def observe(self, source: str, snapshot: Snapshot, now: float) -> None:
         """Take one poll's result. Components the source no longer reports are forgotten."""
@@ -212,6 +219,7 @@ class Evaluator:
                 if r.id not in seen and self._readings.get(r.id, ("",))[0] == source:
                     del self._readings[r.id]
                     self._trackers.pop(r.id, None)
+                    self._component_cache.pop(r.id, None)
         for r in snapshot.readings:
             self._readings[r.id] = (source, r)
             self._trackers[r.id] = step(self._trackers.get(r.id), r.state, now, self.policy)
@@ -235,11 +243,17 @@ class Evaluator:
 
     def components(self, now: float) -> dict[str, ComponentHealth]:
         out: dict[str, ComponentHealth] = {}
+        cache = self._component_cache
         for cid, (source, r) in self._readings.items():
             t = self._trackers[cid]
             state, since, detail = t.reported, t.since, r.detail
             age = now - r.observed_at
-            if age > self.policy.stale_after:
+            stale = age > self.policy.stale_after
+            hit = cache.get(cid)
+            if hit is not None and hit[0] is r and hit[1] is t and not stale:
+                out[cid] = hit[2]
+                continue
+            if stale:
                 state, since = State.UNKNOWN, r.observed_at + self.policy.stale_after
                 seen = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.observed_at))
                 detail = f"stale: no reading since {seen}"
@@ -256,15 +270,37 @@ class Evaluator:
                 unit=r.unit,
                 source=source,
             )
-        devices = {cid: r.device for cid, (_, r) in self._readings.items() if r.device}
+            if not stale:
+                cache[cid] = (r, t, out[cid])
         judges = [cid for cid, (_, r) in self._readings.items() if r.whole_disk]
+        if not judges:  # no SMART readings: nothing to share, keep the cached objects
+            return out
+        devices = {cid: r.device for cid, (_, r) in self._readings.items() if r.device}
         return share_device_health(out, devices, judges)
+
+    def _group_status(
+        self, spec: GroupSpec, components: Mapping[str, ComponentHealth]
+    ) -> GroupStatus:
+        """``group_status``, again only when the spec or one of its members' health changed."""
+        members = tuple(components.get(m) for m in spec.members)
+        hit = self._group_cache.get(spec.id)
+        if (
+            hit is not None
+            and hit[0] is spec
+            and all(a is b for a, b in zip(hit[1], members, strict=True))
+        ):
+            return hit[2]
+        status = group_status(spec, components)
+        self._group_cache[spec.id] = (spec, members, status)
+        return status
 
     def evaluate(self, site: str, host: str, now: float, role: Role = Role.NONE) -> HostHealth:
         components = self.components(now)
         discovered = (g for s in self._snapshots.values() for g in s.groups)
         specs = merge_groups(discovered, self.configured_groups)
-        groups = tuple(group_status(spec, components) for spec in specs)
+        groups = tuple(self._group_status(spec, components) for spec in specs)
+        if len(self._group_cache) > 2 * len(specs):  # groups that went away
+            self._group_cache = {g.id: self._group_cache[g.id] for g in specs}
         return HostHealth(
             site=site,
             host=host,

@@ -1,14 +1,18 @@
 """One poller per collector instance: its own interval, start jitter, hard timeout and thread.
 
-A blocking collector runs in a daemon thread of its own, so a source that hangs holds
-only that thread: the poll times out, the next ones are skipped while the hung call is
-still running, no other collector is delayed, and the agent can still exit (a worker
-pool's threads would be joined at exit, and a hung read would hold the agent forever). Failures are logged on transitions only:
-the first failure, and the recovery.
+A blocking collector runs in a long-lived daemon thread of its own (one per poller, its
+calls one at a time), so a source that hangs holds only that thread: the poll times out,
+the next ones are skipped while the hung call is still running, no other collector is
+delayed, and the agent can still exit (a worker pool's threads would be joined at exit, and
+a hung read would hold the agent forever). One thread per poller rather than one per call:
+an agent with 50 BMCs probing each every second would otherwise start 55 threads a second.
+Failures are logged on transitions only: the first failure, and the recovery.
 
 A collector may offer a cheap ``changed()`` probe (and ``probe_every`` seconds): between
 polls the poller asks it, and polls at once when it says something changed, so an event
-(a new entry in a BMC's event log) does not wait for the next interval.
+(a new entry in a BMC's event log) does not wait for the next interval. An agent sends at
+most ``PROBES_PER_SECOND`` probes a second in all (``spread_probes``): with many sources
+each is probed less often, so that probing does not cost more than polling.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import queue
 import random
 import threading
 import time
@@ -30,6 +35,12 @@ log = logging.getLogger("hotspare.poller")
 
 # (collector name, snapshot or None, error or None, wall-clock time of the poll)
 ResultHandler = Callable[[str, Snapshot | None, str | None, float], None]
+
+
+# Change probes per second, all pollers of an agent together: 10 BMCs are each probed every
+# second, 50 every 5 s (each probe is one IPMI command, about 0.5 ms of CPU, plus the
+# wake-ups of the poller).
+PROBES_PER_SECOND = 10.0
 
 
 class PollSkipped(Exception):
@@ -74,6 +85,7 @@ class Poller:
         self._probing: asyncio.Future[Any] | None = None
         self.probe_every = float(getattr(collector, "probe_every", 1.0))
         self._running_since = 0.0
+        self._worker = None if self._is_async else _Worker(f"poll-{name}")
 
     def trigger(self) -> None:
         """Poll now (an event source saw a change)."""
@@ -95,9 +107,10 @@ class Poller:
 
     async def _changed(self) -> bool:
         """Ask the collector's cheap change probe (e.g. "the event log grew"); False on doubt."""
-        if self._probing is not None and not self._probing.done():
-            return False  # the last probe has not returned: do not pile up threads
-        self._probing = _in_thread(f"probe-{self.name}", lambda _now: self._probe(), 0.0)
+        if _busy(self._probing) or _busy(self._running):
+            return False  # the last probe or poll has not returned: do not queue behind it
+        assert self._worker is not None  # a probe is offered by blocking collectors only
+        self._probing = self._worker.submit(lambda _now: self._probe(), 0.0)
         try:
             return bool(await asyncio.wait_for(asyncio.shield(self._probing), self.probe_every))
         except Exception:
@@ -126,7 +139,8 @@ class Poller:
         if self._is_async:
             self._running = asyncio.ensure_future(self.collector.collect(now))
         else:
-            self._running = _in_thread(f"poll-{self.name}", self.collector.collect, now)
+            assert self._worker is not None
+            self._running = self._worker.submit(self.collector.collect, now)
         # shield: on timeout a thread cannot be killed; keep the future to see it finish.
         return await asyncio.wait_for(asyncio.shield(self._running), self.timeout)
 
@@ -157,31 +171,71 @@ class Poller:
     def close(self) -> None:
         if self._running is not None and not self._running.done():
             self._running.cancel()
+        if self._worker is not None:
+            self._worker.stop()
 
 
-def _in_thread(name: str, fn: Callable[[float], Any], now: float) -> asyncio.Future[Any]:
-    """Run ``fn(now)`` in a new daemon thread; the future resolves in the calling loop."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[Snapshot] = loop.create_future()
+def spread_probes(pollers: list[Poller], rate: float = PROBES_PER_SECOND) -> None:
+    """Lengthen the probe periods so that all pollers together probe at most ``rate`` times a second."""
+    probing = [p for p in pollers if p._probe is not None]
+    floor = len(probing) / rate
+    for p in probing:
+        p.probe_every = max(p.probe_every, floor)
 
-    def settle(result: Snapshot | None, error: BaseException | None) -> None:
-        if fut.done():  # cancelled meanwhile
-            return
-        if error is not None:
-            fut.set_exception(error)
-        else:
-            fut.set_result(result)  # type: ignore[arg-type]
 
-    def work() -> None:
+def _busy(fut: asyncio.Future[Any] | None) -> bool:
+    return fut is not None and not fut.done()
+
+
+Job = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[float], Any], float]
+
+
+class _Worker:
+    """One daemon thread that runs a poller's blocking calls, one after the other.
+
+    Started on the first call; ``stop`` lets it end after the call it is in (a hung call
+    keeps it, and only it, until that call returns: it is a daemon thread).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Job | None] | None = None  # the running thread's queue
+
+    def submit(self, fn: Callable[[float], Any], now: float) -> asyncio.Future[Any]:
+        """Run ``fn(now)`` in the thread; the future resolves in the calling loop."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(self._jobs,), name=self.name, daemon=True).start()
+        self._jobs.put((loop, fut, fn, now))
+        return fut
+
+    def stop(self) -> None:
+        """The thread ends after what it has been given; a later ``submit`` starts a new one."""
+        if self._jobs is not None:
+            self._jobs.put(None)
+            self._jobs = None
+
+
+def _serve(jobs: queue.SimpleQueue[Job | None]) -> None:
+    while (job := jobs.get()) is not None:
+        loop, fut, fn, now = job
         try:
             result, error = fn(now), None
         except BaseException as e:  # handed to the loop, which decides
             result, error = None, e
         with contextlib.suppress(RuntimeError):  # the loop is closed: the agent is gone
-            loop.call_soon_threadsafe(settle, result, error)
+            loop.call_soon_threadsafe(_settle, fut, result, error)
 
-    threading.Thread(target=work, name=name, daemon=True).start()
-    return fut
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():  # cancelled meanwhile
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
 
 
 def _describe(e: BaseException, timeout: float) -> str:

@@ -168,6 +168,9 @@ class Sweep:
     ipmi_sensors: h.Dist | None = None
     ipmi_sensors_relay: h.Dist | None = None  # warm, through the same relay
     slow_first: list[tuple[float, int]] = field(default_factory=list)  # (s, commands) if > 1 s
+    # bench/ipmi_stalls.py's summaries: with the collector's fix, and without it
+    trace: dict[str, Any] | None = None
+    trace_without: dict[str, Any] | None = None
 
 
 def run_worker(port: int, pwfile: Path, sweeps: int) -> dict[str, Any]:
@@ -175,6 +178,17 @@ def run_worker(port: int, pwfile: Path, sweeps: int) -> dict[str, Any]:
     done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"bench/ipmi_sweep.py exited with {done.returncode}: {done.stderr}")
+    return json.loads(done.stdout)
+
+
+def trace_stalls(sweeps: int, without_fix: bool) -> dict[str, Any]:
+    """bench/ipmi_stalls.py (its own simulator): every slow IPMI command, classified."""
+    argv = [sys.executable, str(BENCH / "ipmi_stalls.py"), str(sweeps)]
+    if without_fix:
+        argv.append("--without-fix")
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench/ipmi_stalls.py exited with {done.returncode}: {done.stderr}")
     return json.loads(done.stdout)
 
 
@@ -227,6 +241,9 @@ def sweep(ctx: Ctx, plan: IpmiPlan, sim: Any, pwfile: Path) -> Sweep:
             (w["first_s"], sum(w["first_commands"].values())) for w in workers if w["first_s"] > 1
         ],
     )
+    ctx.progress(f"ipmi stall trace: {plan.sweeps} sweeps with the wake-up fix, then without")
+    res.trace = trace_stalls(plan.sweeps, without_fix=False)
+    res.trace_without = trace_stalls(plan.sweeps, without_fix=True)
     freeipmi = shutil.which("ipmi-sensors") is not None
     cache = ctx.tmp / "freeipmi-sdr-cache"
     cache.mkdir(mode=0o700)  # FreeIPMI refuses a cache directory others can write
@@ -651,6 +668,27 @@ def build_rows(r: IpmiResults) -> list[tuple[str, str, str, str]]:
                 if s.ipmi_sensors_relay
                 else "skipped",
                 "for reference: " + sweep_target(s.relay, s.ipmi_sensors_relay),
+            )
+        )
+    if s.trace is not None and s.trace_without is not None:
+
+        def traced(t: dict[str, Any]) -> str:
+            kinds = ", ".join(f"{n} {k}" for k, n in sorted(t["kinds"].items())) or "none"
+            return (
+                f"{t['slow_commands']} of {t['commands']} commands > 100 ms ({kinds}); sweeps "
+                f"{t['sweep_ms_median']:.1f} / {t['sweep_ms_p99']:.1f} / {t['sweep_ms_max']:.1f} "
+                "ms (median / p99 / max)"
+            )
+
+        rows.append(
+            (
+                f"why sweeps stall: every IPMI command > 100 ms traced in {s.trace['sweeps']} "
+                "cached sweeps (`bench/ipmi_stalls.py`; 'reply before wait': pyghmi's I/O thread "
+                "had read the reply before the caller registered its wait)",
+                f"with `collectors/pyghmi_wakeup.py` (as the collector runs): {traced(s.trace)}; "
+                f"without it: {traced(s.trace_without)}",
+                "—",
+                "—",
             )
         )
     total = sum(s.commands.values())

@@ -503,18 +503,21 @@ OpenIPMI's `ipmi_sim` on 127.0.0.1 with the `dell_like` profile (14 sensors, uni
   -W opensesspriv` with a warm SDR cache, a new process each run. **Targets: median <= `ipmi-sensors`
   warm median; p99 <= 50 ms.**
 - **cached sweep through a UDP relay**: the same through a relay adding 1 ms each way (the row gives
-  the measured round trip), beside `ipmi-sensors` warm through the same relay. pyghmi's loopback
-  stalls are much rarer there (not gone); the targets are repeated for reference.
+  the measured round trip), beside `ipmi-sensors` warm through the same relay; the targets are
+  repeated for reference.
+- **why sweeps stall**: `bench/ipmi_stalls.py` traces every IPMI command slower than 100 ms in
+  the same number of cached sweeps, with the collector's fix for pyghmi's lost wake-up
+  (`collectors/pyghmi_wakeup.py`) and without it, and counts them by cause.
 - **PSU detection / recovery latency**: an agent (interval 1 s, jitter 0) polls the simulator; PSU 2's
   failure bit is set (cleared) on the simulator console at a random phase; to the `events` transition
   of group `power` to degraded (redundant) and to the retained `health` showing it. Configurations:
   the failure logged in the SEL (default), no SEL event (pure polling), no SEL event through the 1 ms
-  relay (control: the same without loopback stalls), and interval 5 s with SEL events (where the
-  collector's 1 s SEL probe can act). **Target: p99 <= interval + 250 ms.**
+  relay (control), and interval 5 s with SEL events (where the collector's SEL probe, every 1 s
+  for one BMC, can act). **Target: p99 <= interval + 250 ms.**
 - **scale**: one agent with 50 `[[collectors.ipmi]]` entries (50 simulators) at interval 10 s;
   after every collector polled ok and it settled, CPU as % of one core and RSS over a 60 s window
-  (quick: 20 s), with the SEL probe on (default) and with `sel = false`; beside it, the simulators'
-  own CPU. **Target: under 10 % of one core** (SEL on). Fewer simulators than 50 are said in bold.
+  (quick: 20 s), with the SEL probe on (default: at most 10 probes a second per agent, so every
+  5 s per BMC) and with `sel = false`; beside it, the simulators' own CPU. **Target: under 10 % of one core** (SEL on). Fewer simulators than 50 are said in bold.
 """
 
 

@@ -552,10 +552,36 @@ class Breaker:
 
 
 SDR_CHECK_EVERY = 60.0  # seconds between checks that the BMC's SDR repository is unchanged
+POWER_READ_BACK_EVERY = 0.5  # seconds between reads of the power state after a power off
 
 
 class BmcError(RuntimeError):
     """The BMC did not answer as it should (message redacted of secrets)."""
+
+
+LOCAL_DEVICE = "/dev/ipmi0"  # pyghmi's in-band session opens this node
+
+
+def local_device_error(path: str, access: Any = os.access) -> str | None:
+    """Why the in-band IPMI device ``path`` cannot be used, in an operator's words; None if it can."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return (
+            f"{path} does not exist: load the kernel modules ipmi_si (the BMC's system "
+            "interface; ipmi_ssif for a BMC on SMBus) and ipmi_devintf (the device node), "
+            "e.g. `modprobe ipmi_si ipmi_devintf`; a machine without a BMC has no such device"
+        )
+    except OSError as e:
+        return f"{path}: {e.strerror or e}"
+    if not stat.S_ISCHR(st.st_mode):
+        return f"{path} is not a character device (an IPMI device node is; see ipmi_devintf)"
+    if not access(path, os.R_OK | os.W_OK):
+        return (
+            f"{path}: permission denied: the agent's user needs read and write access "
+            "(run it as root, or give its group access with a udev rule)"
+        )
+    return None
 
 
 def read_secret(path: str) -> str:
@@ -588,6 +614,7 @@ class IpmiCollector:
     id_prefix: str = ""
     clock: Any = time.monotonic
     breaker: Breaker = field(default_factory=Breaker)
+    local_device: str = LOCAL_DEVICE  # checked before pyghmi opens it (address "local")
 
     def __post_init__(self) -> None:
         self._cmd: Any = None
@@ -621,14 +648,16 @@ class IpmiCollector:
                 except Exception as e:
                     self.breaker.failure(mono)
                     self._drop_session()
-                    text = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                    text = _error_text(e)
                     raise BmcError(self.redact(text)) from None
         self.breaker.success()
         notes = {n: text for n, (at, text) in self._notes.items() if now - at <= self.sel_max_age}
         snap = snapshot(select(views, self.include, self.exclude), now, self.layout, notes)
         return prefixed(snap, self.id_prefix)
 
-    probe_every = 1.0  # seconds between SEL probes (one small IPMI command each)
+    # seconds between SEL probes (one small IPMI command each); an agent with more than 10
+    # probing collectors stretches it (at most 10 probes a second in all: agent/poller.py)
+    probe_every = 1.0
 
     def changed(self) -> bool:
         """Cheap probe between polls: did the BMC's event log grow since the last poll?"""
@@ -654,21 +683,60 @@ class IpmiCollector:
             return self._sweep()
 
     def power_state(self) -> str:
-        """'on' or 'off', as the BMC reports the chassis power."""
+        """'on' or 'off', as the BMC reports the chassis power (BmcError when it cannot say)."""
         with self._lock:
-            return str(self._session().get_power()["powerstate"])
+            return self._power_read()
 
     def power_off(self, verify_timeout: float = 30.0) -> bool:
-        """Hard power off, then read the state back until it is really off (fencing)."""
+        """Hard power off, then read the state back until it is really off (fencing).
+
+        True once the BMC reports the chassis off. False when it still reports "on" after
+        ``verify_timeout`` seconds. BmcError (naming the BMC, secrets redacted) when it
+        refuses the power off, or when no read-back succeeded within ``verify_timeout``
+        (a BMC may not answer for a while after a power change: read errors are retried
+        until then).
+        """
         with self._lock:
-            cmd = self._session()
-            cmd.set_power("off", wait=False)
+            self._power_call("power off", lambda cmd: cmd.set_power("off", wait=False))
             deadline = time.monotonic() + verify_timeout
-            while time.monotonic() < deadline:
-                if cmd.get_power()["powerstate"] == "off":
-                    return True
-                time.sleep(0.5)
+            error: BmcError | None = None
+            while True:
+                try:
+                    if self._power_read() == "off":
+                        return True
+                    error = None
+                except BmcError as e:
+                    error = e
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(POWER_READ_BACK_EVERY, left))
+            if error is not None:
+                raise BmcError(
+                    f"BMC {self.address}: power off sent, but the power state could not be "
+                    f"read back within {verify_timeout:g} s ({error})"
+                )
             return False
+
+    def _power_read(self) -> str:
+        return str(self._power_call("chassis status", lambda cmd: cmd.get_power()["powerstate"]))
+
+    def _power_call(self, what: str, fn: Any) -> Any:
+        """``fn(session)``; once more on a fresh session if it fails; BmcError after that."""
+        try:
+            return fn(self._session())
+        except BmcError:
+            raise
+        except Exception:
+            self._drop_session()
+            try:
+                return fn(self._session())
+            except BmcError:
+                raise
+            except Exception as e:
+                self._drop_session()
+                text = _error_text(e)
+                raise BmcError(self.redact(f"BMC {self.address}: {what} failed: {text}")) from None
 
     def close(self) -> None:
         """Log out of the BMC."""
@@ -683,7 +751,13 @@ class IpmiCollector:
         if self._cmd is None:
             from pyghmi.ipmi import command  # imported only by agents that poll a BMC
 
+            from collectors import pyghmi_wakeup
+
+            pyghmi_wakeup.install()  # before the first session: see that module
             if self.address == "local":
+                problem = local_device_error(self.local_device)
+                if problem is not None:
+                    raise BmcError(f"in-band IPMI: {problem}")
                 cmd = command.Command()
             else:
                 cmd = command.Command(
@@ -785,6 +859,13 @@ class IpmiCollector:
         )
         if entry.relevant and recent:
             self._notes[entry.sensor_number] = (now, entry.describe())
+
+
+def _error_text(e: BaseException) -> str:
+    """Our own errors as they are; anything else with its type (``TimeoutError: ...``)."""
+    if isinstance(e, BmcError):
+        return str(e)
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
 def _settle_pyghmi_registry(bmc: str, port: int) -> None:
