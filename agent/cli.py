@@ -243,6 +243,10 @@ def parser() -> argparse.ArgumentParser:
         "--duration", type=float, default=0, help="stop after this many seconds (0: Ctrl-C)"
     )
     sp.set_defaults(func=cmd_demo)
+
+    from .promotion.cli import register as register_promotion
+
+    register_promotion(sub, with_config)
     return p
 
 

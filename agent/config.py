@@ -196,6 +196,7 @@ class Config:
     collectors: tuple[CollectorSettings, ...]
     groups: tuple[GroupSpec, ...]
     files: tuple[str, ...]
+    promotion: Any = None  # agent.promotion.settings.PromotionSettings (parsed there)
 
 
 def collector_module(kind: str) -> ModuleType:
@@ -210,6 +211,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     origin: dict[str, Path] = {}  # "section.key" -> file, for errors after the merge
     collectors: list[tuple[Path, str, int, dict[str, Any]]] = []
     groups: list[GroupSpec] = []
+    promotion: list[tuple[Path, Any]] = []
     for file in files:
         doc = _read(file)
         for section, value in doc.items():
@@ -230,11 +232,14 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
             elif section == "groups":
                 for i, entry in enumerate(_array(file, "groups", value)):
                     groups.append(_group(file, f"groups[{i}]", entry))
+            elif section == "promotion":
+                promotion.append((file, value))
             else:
                 raise ConfigError(
                     file,
                     section,
-                    "unknown section; expected agent, mqtt, prometheus, collectors or groups",
+                    "unknown section; expected agent, mqtt, prometheus, collectors, groups "
+                    "or promotion",
                 )
     agent = _agent(main, merged["agent"], origin)
     mqtt = _mqtt(merged["mqtt"], origin, main)
@@ -242,7 +247,10 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     if listen:
         _host_port(origin.get("prometheus.listen", main), "prometheus.listen", listen)
     built = _collectors(collectors, agent)
-    return Config(agent, mqtt, listen, built, tuple(groups), tuple(str(f) for f in files))
+    from .promotion.settings import build as build_promotion
+
+    promo = build_promotion(promotion, main, mqtt.keepalive)
+    return Config(agent, mqtt, listen, built, tuple(groups), tuple(str(f) for f in files), promo)
 
 
 _SECTIONS = {"agent": AGENT_OPTIONS, "mqtt": MQTT_OPTIONS, "prometheus": PROMETHEUS_OPTIONS}

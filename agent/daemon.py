@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -100,6 +101,7 @@ class Agent:
         self.outbox: Outbox | None = None
         self.publisher = None
         self.metrics = None
+        self.promotion: Any = None  # agent.promotion.runtime.Runtime when [promotion] is used
 
     # --- topics ---------------------------------------------------------------------
     @property
@@ -136,6 +138,11 @@ class Agent:
         except OSError as e:
             log.error("cannot serve metrics on %s: %s", self.cfg.prometheus_listen, e)
             return EXIT_UNAVAILABLE
+        try:
+            self._start_promotion()
+        except ValueError as e:
+            log.error("%s: promotion: %s", self.config_path, e)
+            return config_mod.EXIT_CONFIG
         self._start_publisher()
         self._start_pollers(pollers)
         self._event("started", f"hotspare agent started with {len(self.pollers)} collector(s)")
@@ -145,6 +152,8 @@ class Agent:
         log.info("stopping")
         main.cancel()
         self._stop_pollers()
+        if self.promotion is not None:
+            self.promotion.close()
         assert self.publisher is not None and self._drain is not None
         self._drain.cancel()
         await self.publisher.stop(self._status_payload("offline"))
@@ -165,6 +174,28 @@ class Agent:
             from .metrics import serve
 
             self.metrics = serve(self, self.cfg.prometheus_listen)
+
+    def _start_promotion(self) -> None:
+        """The promotion engine, when [promotion] is configured (key files are read here)."""
+        settings = self.cfg.promotion
+        if settings is None or not settings.active:
+            return
+        from .promotion.runtime import Runtime
+
+        assert self.outbox is not None
+        outbox = self.outbox
+        a = self.cfg.agent
+        self.promotion = Runtime(
+            settings,
+            a.site,
+            a.host,
+            self.cfg.mqtt.topic_prefix,
+            self._enqueue,
+            self._seq,
+            self.clock,
+            save=lambda blob: outbox.save("promotion", blob),
+            saved=outbox.load("promotion"),
+        )
 
     def _start_publisher(self) -> None:
         """Connect (a new client after a reload changed the broker) and drain the outbox."""
@@ -244,6 +275,10 @@ class Agent:
             self._event("config_rejected", f"reload rejected, running configuration kept: {e}")
             systemd.notify("READY=1", "STATUS=reload rejected: running configuration kept")
             return
+        if new.promotion != self.cfg.promotion:
+            log.warning("[promotion] changed: the change takes effect when the agent restarts")
+            self._event("config_reloaded", "[promotion] changed: takes effect at the next restart")
+            new = dataclasses.replace(new, promotion=self.cfg.promotion)
         old, self.cfg = self.cfg, new
         log.info("configuration reloaded from %s", ", ".join(new.files))
         self.evaluator.policy = policy_for(new)
@@ -302,6 +337,9 @@ class Agent:
             if t.new is None and t.scope in ("group", "component"):
                 self._to_clear.add(f"{self.base}/{t.scope}s/{wire.id_topic(t.id)}")
         self.health = health
+        if self.promotion is not None:
+            assert self.publisher is not None
+            self.promotion.update(reported, self.publisher.connected.is_set())
         if reported != self._reported:
             self._reported = reported
             assert self.outbox is not None
@@ -371,6 +409,9 @@ class Agent:
     def _on_connect(self) -> None:
         """Birth message, then every retained topic again (the broker may have lost them)."""
         self._publish_raw(f"{self.base}/status", self._status_payload("online"))
+        if self.promotion is not None:
+            assert self.publisher is not None
+            self.promotion.on_connect(self.publisher.client)
         if self.health is not None:
             self._publish_state(self.health, self.clock(), force=True)
 
