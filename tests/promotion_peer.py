@@ -11,7 +11,7 @@ Layout (every name starts with ``hsv``; nothing else on the machine is touched):
 
 The BMCs are ``tests.ipmisim.IpmiSim`` (ipmi_sim on 127.0.0.1) with a ``chassis_control``
 program: it keeps the chassis power state in a file, and powering the chassis off kills
-every process in the host's namespace, as losing power would. A UDP relay on 10.213.77.253
+every process in the host's namespace and takes its link down, as losing power would. A UDP relay on 10.213.77.253
 makes each BMC reachable from the namespaces (the management network); ``block()`` makes it
 unreachable. A partition between a host and the broker is a blackhole route in its
 namespace: VRRP on the link keeps working.
@@ -66,6 +66,14 @@ class Network:
 
     def __enter__(self) -> Network:
         self.teardown()  # what a killed earlier run may have left
+        try:
+            self._setup()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
+
+    def _setup(self) -> None:
         sh("ip", "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0")
         sh("ip", "addr", "add", f"{BROKER_IP}/24", "dev", BRIDGE)
         sh("ip", "addr", "add", f"{BMC_IP}/24", "dev", BRIDGE)
@@ -78,7 +86,6 @@ class Network:
             sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.teardown()
@@ -87,6 +94,7 @@ class Network:
     def teardown() -> None:
         for ns, _, _ in HOSTS.values():
             kill_namespace(ns)
+            sh("ip", "link", "del", f"hsv{ns[-1]}0", check=False)
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", BRIDGE, check=False)
 
@@ -158,6 +166,8 @@ elif args and args[0] == "set":
     pairs = dict(zip(args[1::2], args[2::2]))
     if "power" in pairs:
         state.write_text(pairs["power"])
+        link = "up" if pairs["power"] == "1" else "down"
+        subprocess.run(["ip", "-n", {ns!r}, "link", "set", "eth0", link])
         if pairs["power"] == "0":  # the host loses power: everything in it stops
             pids = subprocess.run(["ip", "netns", "pids", {ns!r}], capture_output=True,
                                   text=True).stdout.split()
@@ -312,8 +322,9 @@ class Host:
         )
 
     def has_vip(self) -> bool:
+        """The VIP is configured on a link that is up (a powered-off host's is down)."""
         out = sh("ip", "-n", self.ns, "-4", "addr", "show", "dev", "eth0", check=False).stdout
-        return f" {VIP}/" in out
+        return f" {VIP}/" in out and "state UP" in out
 
     def stop(self) -> None:
         for p in self.procs:
@@ -327,6 +338,10 @@ class Host:
                 p.wait()
         kill_namespace(self.ns)
         self.procs.clear()
+        # what a killed keepalived or a powered-off host leaves behind
+        sh("ip", "-n", self.ns, "addr", "del", f"{VIP}/24", "dev", "eth0", check=False)
+        sh("ip", "-n", self.ns, "link", "set", "eth0", "up", check=False)
+        sh("ip", "neigh", "flush", "to", VIP, check=False)
 
     def log(self, name: str = "agent.log") -> str:
         path = self.workdir / name
@@ -343,7 +358,7 @@ def who_answers(port: int, timeout: float = 0.3) -> str:
         return ""
 
 
-def wait_for(pred, timeout: float, step: float = 0.02, what: str = ""):  # noqa: ANN001
+def wait_for(pred, timeout: float, step: float = 0.02, what: str = ""):
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
@@ -390,7 +405,7 @@ def ipmi_collector(bmc: Bmc, pw: Path) -> str:
     )
 
 
-def events(messages, host: str) -> list[dict]:  # noqa: ANN001
+def events(messages, host: str) -> list[dict]:
     out = []
     for m in messages:
         if m.topic == f"hotspare/v1/{SITE}/{host}/events" and m.payload:

@@ -158,7 +158,7 @@ def wait_health(sub: Subscriber, host: str) -> None:
     )
 
 
-def wait_event(sub: Subscriber, host: str, pred, what: str, timeout: float = 40) -> dict:  # noqa: ANN001
+def wait_event(sub: Subscriber, host: str, pred, what: str, timeout: float = 40) -> dict:
     msg = sub.wait(
         lambda m: m.topic == f"hotspare/v1/{lab.SITE}/{host}/events" and pred(m.json()),
         timeout,
@@ -169,17 +169,13 @@ def wait_event(sub: Subscriber, host: str, pred, what: str, timeout: float = 40)
     return event
 
 
-def promotion(decision: str, policy: str = ""):  # noqa: ANN201
+def promotion(decision: str, policy: str = ""):
     return lambda e: (
-        e["type"] == "promotion"
-        and e["decision"] == decision
-        and (not policy or e["id"] == policy)
+        e["type"] == "promotion" and e["decision"] == decision and (not policy or e["id"] == policy)
     )
 
 
-def test_psu_failures_move_the_vip_to_the_standby_and_fencing_powers_the_primary_off(
-    pair, broker
-):
+def test_psu_failures_move_the_vip_to_the_standby_and_fencing_powers_the_primary_off(pair, broker):
     sub = Subscriber(broker.port, ["hotspare/v1/#"])
     try:
         pair.start()
@@ -260,9 +256,7 @@ def test_partition_with_fencing_promotes_after_the_power_reads_off(pair, broker)
         assert pair.bmc.power() == "off"
         lab.wait_for(lambda: lab.who_answers(VIP_PORT) == "sby", 10, what="the VIP on sby")
         assert [h.has_vip() for h in (pair.pri, pair.sby)] == [False, True]
-        pending = [
-            e for e in lab.events(sub.messages, "sby") if e["type"] == "promotion"
-        ]
+        pending = [e for e in lab.events(sub.messages, "sby") if e["type"] == "promotion"]
         assert [e["decision"] for e in pending][:3] == ["pending", "engage", "engaged"]
     except AssertionError:
         print(pair.diagnostics())
