@@ -586,7 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a short run (fewer runs, short windows)")
     p.add_argument(
-        "--only", choices=("md", "ipmi"), help="run one part alone (default: md, then IPMI)"
+        "--only",
+        choices=("md", "ipmi", "promotion"),
+        help="run one part alone (default: md, then IPMI; promotion runs only when named)",
     )
     p.add_argument("--runs", type=int, help="md: full runs (degrade + recover) per interval")
     p.add_argument("--window", type=float, help="md: seconds of each idle window")
@@ -595,6 +597,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-record", action="store_true", help=f"do not append to {RESULTS.name}")
     p.add_argument("--seed", type=int, help="seed of the random write and injection phases")
     args = p.parse_args(argv)
+    if args.only == "promotion":  # network namespaces + keepalived: see bench/promotionbench.py
+        import promotionbench
+
+        return promotionbench.main(args.quick, args.runs, args.seed, not args.no_record, RESULTS)
     plan = PLANS["quick" if args.quick else "full"]
     if args.runs is not None:
         plan = Plan(plan.mode, args.runs, args.runs, plan.settle, plan.window)

@@ -398,10 +398,10 @@ def agent_config(
     )
 
 
-def ipmi_collector(bmc: Bmc, pw: Path) -> str:
+def ipmi_collector(bmc: Bmc, pw: Path, interval: float = 0.5) -> str:
     return (
         f'[[collectors.ipmi]]\naddress = "{BMC_IP}"\nport = {bmc.relay.port}\n'
-        f'username = "admin"\npassword_file = "{pw}"\ninterval = 0.5\n'
+        f'username = "admin"\npassword_file = "{pw}"\ninterval = {interval}\n'
     )
 
 
@@ -411,3 +411,117 @@ def events(messages, host: str) -> list[dict]:
         if m.topic == f"hotspare/v1/{SITE}/{host}/events" and m.payload:
             out.append(json.loads(m.payload))
     return out
+
+
+PRIMARY_POLICIES = """
+[promotion]
+[[promotion.policy]]
+name = "step-down"
+when = ["group:*=failed", "group:power=degraded"]
+action = "keepalived"
+cooldown = 5.0
+[promotion.policy.keepalived]
+track_file = "{track}"
+engaged = -100
+
+[[promotion.policy]]
+name = "isolated"
+when = ["broker=lost"]
+action = "keepalived"
+hold_down = 3.0
+cooldown = 5.0
+[promotion.policy.keepalived]
+track_file = "{track}"
+engaged = -254
+"""
+
+STANDBY_POLICIES = """
+[promotion]
+[[promotion.policy]]
+name = "promote-me"
+when = ["peer:pri=offline|failed"]
+intent = "promote"
+action = "keepalived"
+hold_down = 1.0
+cooldown = 30.0
+[promotion.policy.keepalived]
+track_file = "{track}"
+engaged = 100
+[promotion.policy.fence]
+method = "ipmi"
+peer = "pri"
+address = "{bmc_ip}"
+port = {bmc_port}
+username = "admin"
+password_file = "{pw}"
+verify_timeout = 5.0
+"""
+
+CLEAN_MDSTAT = Path(__file__).parent / "fixtures" / "mdstat" / "pymdstat__mdstat.01.txt"
+VIP_PORT = 8077
+
+
+class Pair:
+    """A primary and a standby with keepalived, VIP servers, agents, and the primary's BMC."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        broker_port: int,
+        advert: float = 0.1,
+        interval: float = 0.5,
+        primary_policies: str = PRIMARY_POLICIES,
+    ) -> None:
+        self.advert, self.interval, self.primary_policies = advert, interval, primary_policies
+        self.hosts: dict[str, Host] = {}
+        for name, (ns, addr, prio) in HOSTS.items():
+            d = tmp / name
+            d.mkdir()
+            self.hosts[name] = Host(name, ns, addr, prio, d)
+        self.pri, self.sby = self.hosts["pri"], self.hosts["sby"]
+        self.bmc = start_bmc(tmp / "bmc-pri", self.pri.ns)
+        self.pw = password_file(tmp)
+        self.broker_port = broker_port
+
+    def start(self) -> None:
+        for h in self.hosts.values():
+            h.start_keepalived(self.advert)
+            h.start_vip_server(VIP_PORT)
+        wait_for(lambda: who_answers(VIP_PORT) == "pri", 20, what="the VIP on pri")
+        self.pri.start_agent(
+            agent_config(
+                "pri",
+                self.pri.workdir / "state",
+                self.broker_port,
+                ipmi_collector(self.bmc, self.pw, self.interval),
+                self.primary_policies.format(track=self.pri.track),
+                self.interval,
+            )
+        )
+        self.sby.start_agent(
+            agent_config(
+                "sby",
+                self.sby.workdir / "state",
+                self.broker_port,
+                f'[[collectors.mdstat]]\npath = "{CLEAN_MDSTAT}"\n',
+                STANDBY_POLICIES.format(
+                    track=self.sby.track,
+                    bmc_ip=BMC_IP,
+                    bmc_port=self.bmc.relay.port,
+                    pw=self.pw,
+                ),
+            )
+        )
+
+    def close(self) -> None:
+        for h in self.hosts.values():
+            h.stop()
+            partition(h.ns, False)
+        self.bmc.close()
+
+    def diagnostics(self) -> str:
+        return "\n".join(
+            f"--- {h.name} {f}:\n{h.log(f)[-3000:]}"
+            for h in self.hosts.values()
+            for f in ("agent.log", "keepalived.log")
+        )

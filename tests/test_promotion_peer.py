@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,53 +17,7 @@ from tests.schemas import validate
 
 pytestmark = pytest.mark.skipif(bool(lab.available()), reason=lab.available() or "runs")
 
-VIP_PORT = 8077
-
-PRIMARY_POLICIES = """
-[promotion]
-[[promotion.policy]]
-name = "step-down"
-when = ["group:*=failed", "group:power=degraded"]
-action = "keepalived"
-cooldown = 5.0
-[promotion.policy.keepalived]
-track_file = "{track}"
-engaged = -100
-
-[[promotion.policy]]
-name = "isolated"
-when = ["broker=lost"]
-action = "keepalived"
-hold_down = 3.0
-cooldown = 5.0
-[promotion.policy.keepalived]
-track_file = "{track}"
-engaged = -254
-"""
-
-STANDBY_POLICIES = """
-[promotion]
-[[promotion.policy]]
-name = "promote-me"
-when = ["peer:pri=offline|failed"]
-intent = "promote"
-action = "keepalived"
-hold_down = 1.0
-cooldown = 30.0
-[promotion.policy.keepalived]
-track_file = "{track}"
-engaged = 100
-[promotion.policy.fence]
-method = "ipmi"
-peer = "pri"
-address = "{bmc_ip}"
-port = {bmc_port}
-username = "admin"
-password_file = "{pw}"
-verify_timeout = 5.0
-"""
-
-CLEAN_MDSTAT = Path(__file__).parent / "fixtures" / "mdstat" / "pymdstat__mdstat.01.txt"
+VIP_PORT = lab.VIP_PORT
 
 
 @pytest.fixture(scope="module")
@@ -73,66 +26,9 @@ def network() -> Iterator[None]:
         yield
 
 
-class Pair:
-    """A primary and a standby with keepalived, VIP servers, agents, and the primary's BMC."""
-
-    def __init__(self, tmp: Path, broker_port: int) -> None:
-        self.hosts: dict[str, lab.Host] = {}
-        for name, (ns, addr, prio) in lab.HOSTS.items():
-            d = tmp / name
-            d.mkdir()
-            self.hosts[name] = lab.Host(name, ns, addr, prio, d)
-        self.pri, self.sby = self.hosts["pri"], self.hosts["sby"]
-        self.bmc = lab.start_bmc(tmp / "bmc-pri", self.pri.ns)
-        self.pw = lab.password_file(tmp)
-        self.broker_port = broker_port
-
-    def start(self) -> None:
-        for h in self.hosts.values():
-            h.start_keepalived(0.1)
-            h.start_vip_server(VIP_PORT)
-        lab.wait_for(lambda: lab.who_answers(VIP_PORT) == "pri", 20, what="the VIP on pri")
-        self.pri.start_agent(
-            lab.agent_config(
-                "pri",
-                self.pri.workdir / "state",
-                self.broker_port,
-                lab.ipmi_collector(self.bmc, self.pw),
-                PRIMARY_POLICIES.format(track=self.pri.track),
-            )
-        )
-        self.sby.start_agent(
-            lab.agent_config(
-                "sby",
-                self.sby.workdir / "state",
-                self.broker_port,
-                f'[[collectors.mdstat]]\npath = "{CLEAN_MDSTAT}"\n',
-                STANDBY_POLICIES.format(
-                    track=self.sby.track,
-                    bmc_ip=lab.BMC_IP,
-                    bmc_port=self.bmc.relay.port,
-                    pw=self.pw,
-                ),
-            )
-        )
-
-    def close(self) -> None:
-        for h in self.hosts.values():
-            h.stop()
-            lab.partition(h.ns, False)
-        self.bmc.close()
-
-    def diagnostics(self) -> str:
-        return "\n".join(
-            f"--- {h.name} {f}:\n{h.log(f)[-3000:]}"
-            for h in self.hosts.values()
-            for f in ("agent.log", "keepalived.log")
-        )
-
-
 @pytest.fixture
-def pair(network, tmp_path, broker) -> Iterator[Pair]:
-    p = Pair(tmp_path, broker.port)
+def pair(network, tmp_path, broker) -> Iterator[lab.Pair]:
+    p = lab.Pair(tmp_path, broker.port)
     try:
         yield p
     finally:
