@@ -131,11 +131,13 @@ def revive(host: lab.Host, advert: float) -> None:
     lab.sh("ip", "-n", host.ns, "addr", "del", f"{lab.VIP}/24", "dev", "eth0", check=False)
     lab.sh("ip", "-n", host.ns, "link", "set", "eth0", "up")
     for p in list(host.procs):
-        if p.args[3:4] == ["keepalived"] and p.poll() is None:
+        if p.args[4:5] == ["keepalived"] and p.poll() is None:
             p.kill()
-        if p.args[3:4] == ["keepalived"]:
+        if p.args[4:5] == ["keepalived"]:
             p.wait(5)
             host.procs.remove(p)
+    for name in ("keepalived.pid", "vrrp.pid"):  # a killed child may linger as a zombie
+        (host.workdir / name).unlink(missing_ok=True)
     host.start_keepalived(advert)
 
 
@@ -165,7 +167,11 @@ def measure(series: Series, runs: int, rng: random.Random, tmp: Path, port: int)
             pair.bmc.sim.set_bit(DELL.psus[0], PSU_FAILURE, False)
             events.wait("released", seen, 20)
             vip_on("pri", 20)
-            print(f"  {series.name} PSU run {i + 1}/{runs}: {(t1 - t0) * 1e3:.0f} ms", flush=True)
+            print(
+                f"  {series.name} PSU run {i + 1}/{runs}: VIP {(t1 - t0) * 1e3:.0f} ms, "
+                f"engage {series.decision.samples[-1] * 1e3:.0f} ms",
+                flush=True,
+            )
         for i in range(runs):
             time.sleep(0.1 + rng.random() * series.advert)
             t0 = time.monotonic()
@@ -176,7 +182,11 @@ def measure(series: Series, runs: int, rng: random.Random, tmp: Path, port: int)
                 series.node_death.missed += 1
             revive(pair.pri, series.advert)
             vip_on("pri", 30)
-            print(f"  {series.name} node death run {i + 1}/{runs}", flush=True)
+            print(
+                f"  {series.name} node death run {i + 1}/{runs}: "
+                f"{series.node_death.samples[-1] * 1e3:.0f} ms",
+                flush=True,
+            )
     finally:
         events.close()
         pair.close()
