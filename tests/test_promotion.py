@@ -503,3 +503,21 @@ def test_config_errors_name_file_and_key(tmp_path, text, key, words):
 def test_without_promotion_nothing_is_active(tmp_path):
     assert not load(tmp_path, "").promotion.active
     assert build([], Path("x"), 30).policies == ()
+
+
+def test_the_sample_promotion_tables_load(tmp_path):
+    """The commented promotion block of the sample, uncommented once, is a valid policy."""
+    from agent.sample import render
+
+    text = render()
+    lines = [line[2:] for line in text[text.index("# [promotion]\n") :].splitlines()]
+    keep, tables = [], {"[promotion]", "[[promotion.policy]]", "[promotion.policy.keepalived]"}
+    on = False
+    for line in lines:
+        if line.startswith("["):
+            on = line.split("#")[0].strip() in tables
+        if on:
+            keep.append(line)
+    cfg = load(tmp_path, "\n".join(keep) + "\n")
+    [policy] = cfg.promotion.policies
+    assert policy.spec.action == "keepalived" and policy.options["engaged"] == -254

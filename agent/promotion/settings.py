@@ -154,7 +154,7 @@ FENCE_OPTIONS: dict[str, Option] = {
         float,
         0.0,
         "witness: the hold_down of the primary's broker=lost step-down policy; hold_down "
-        "here must exceed it plus twice [mqtt] keepalive (see docs/promotion.md).",
+        "here must exceed it plus twice [mqtt] keepalive plus 1 s (see docs/promotion.md).",
     ),
 }
 
@@ -279,14 +279,15 @@ def build(parts: list[tuple[Path, Any]], main: Path, keepalive: float) -> Promot
                 "no fencing, no promotion",
             )
         if fence is not None and fence.method == "witness":
-            need = fence.options["primary_demotes_after"] + 2 * keepalive
+            # the isolated primary has begun stepping down by D + 2K + 1 s (docs/promotion.md)
+            need = fence.options["primary_demotes_after"] + 2 * keepalive + 1.0
             if fence.options["primary_demotes_after"] <= 0 or spec.hold_down <= need:
                 raise ConfigError(
                     file,
                     f"{where}.hold_down",
                     f"with a witness fence, hold_down ({spec.hold_down:g} s) must exceed "
-                    f"fence.primary_demotes_after (> 0) + 2 x [mqtt] keepalive ({need:g} s), so "
-                    "an isolated primary has stepped down before this host takes over",
+                    f"fence.primary_demotes_after (> 0) + 2 x [mqtt] keepalive + 1 s ({need:g} s), "
+                    "so an isolated primary has stepped down before this host takes over",
                 )
         policies.append(PolicySettings(spec, a, fence))
     return PromotionSettings(v["signing_key"], v["trusted_keys"], v["max_skew"], tuple(policies))
