@@ -514,10 +514,10 @@ class Pair:
         )
 
     def close(self) -> None:
+        self.bmc.close()  # first: a simulator stopping may power the chassis off
         for h in self.hosts.values():
-            h.stop()
+            h.stop()  # brings the link back up
             partition(h.ns, False)
-        self.bmc.close()
 
     def diagnostics(self) -> str:
         return "\n".join(

@@ -217,3 +217,43 @@ track_file = "{tmp_path / "never-written"}"
     assert decisions.count(("tor-a", "engaged")) == 1, decisions
     assert "active slave eth1 -> eth0" in agent.output()
     assert os.path.exists(tmp_path / "state" / "outbox.sqlite3")
+
+
+def test_a_flapping_group_causes_no_action_storm(broker, subscribe, run_agent, tmp_path):
+    """md0 fails for 0.3 s every 1.5 s (shorter than a poll): each blip is reported and
+    suppressed by the 3 s hold-down; then it stays failed: exactly one action."""
+    mdstat = tmp_path / "mdstat"
+    write_mdstat(mdstat, CLEAN)
+    track = tmp_path / "track"
+    promo = f"""
+[promotion]
+[[promotion.policy]]
+name = "step-down"
+when = ["group:md*=degraded|failed"]
+action = "keepalived"
+hold_down = 3.0
+cooldown = 30.0
+[promotion.policy.keepalived]
+track_file = "{track}"
+engaged = -100
+"""
+    sub = subscribe()
+    run_agent(agent_config(broker.port, mdstat, tmp_path / "state", extra=promo))
+    sub.wait(lambda m: m.topic == f"{BASE}/health", 20, "health")
+
+    def decisions():
+        return [e["decision"] for e in sub.json_on("/events") if e["type"] == "promotion"]
+
+    for _ in range(5):
+        write_mdstat(mdstat, DEGRADED)
+        time.sleep(0.3)
+        write_mdstat(mdstat, CLEAN)
+        time.sleep(1.2)
+    sub.wait(lambda m: "suppressed" in decisions(), 10, "a suppressed blip")
+    flaps = decisions()
+    print(f"{len(flaps)} decisions while flapping: {flaps}")
+    assert "engage" not in flaps and not track.exists()
+    write_mdstat(mdstat, DEGRADED)
+    sub.wait(lambda m: "engaged" in decisions(), 20, "the step-down")
+    time.sleep(1.5)
+    assert decisions().count("engage") == 1 and track.read_text() == "-100\n"
