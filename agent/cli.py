@@ -166,6 +166,10 @@ def cmd_discover_ipmi(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.promotion:
+        from .promotion.demo import run as run_promotion
+
+        return run_promotion(args.duration, args.pace)
     from .demo import run
 
     return run(args.duration)
@@ -241,6 +245,14 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "--duration", type=float, default=0, help="stop after this many seconds (0: Ctrl-C)"
+    )
+    sp.add_argument(
+        "--promotion",
+        action="store_true",
+        help="a primary and a standby: PSU failures on the primary end with the standby promoted",
+    )
+    sp.add_argument(
+        "--pace", type=float, default=8.0, help="--promotion: seconds between the demo's steps"
     )
     sp.set_defaults(func=cmd_demo)
 

@@ -521,3 +521,25 @@ def test_the_sample_promotion_tables_load(tmp_path):
     cfg = load(tmp_path, "\n".join(keep) + "\n")
     [policy] = cfg.promotion.policies
     assert policy.spec.action == "keepalived" and policy.options["engaged"] == -254
+
+
+def test_unknown_is_no_recovery_for_failback():
+    """An engaged policy whose facts become unknown (a BMC stops answering) stays engaged:
+    no failback_required, and the automatic failback's clear period does not run."""
+    p = PolicySpec(
+        "p",
+        (parse_condition("group:power=degraded|failed"),),
+        "keepalived",
+        cooldown=0.0,
+        failback=Failback.AUTO,
+        failback_after=10.0,
+    )
+    e = Engine((p,))
+    [d] = e.step({("group", "power"): "degraded"}, 0.0)
+    e.finished("p", "engage", True, 0.0)
+    for t in range(1, 30):
+        assert e.step({("group", "power"): "unknown"}, float(t)) == []
+    assert e.engaged() == ["p"]
+    assert e.step({("group", "power"): "redundant"}, 30.0) == []  # the clear period starts
+    [d] = e.step({("group", "power"): "redundant"}, 40.0)
+    assert d.kind == Kind.RELEASE

@@ -244,7 +244,7 @@ engaged = -100
     def decisions():
         return [e["decision"] for e in sub.json_on("/events") if e["type"] == "promotion"]
 
-    for _ in range(5):
+    for _ in range(3):
         write_mdstat(mdstat, DEGRADED)
         time.sleep(0.3)
         write_mdstat(mdstat, CLEAN)
@@ -257,3 +257,15 @@ engaged = -100
     sub.wait(lambda m: "engaged" in decisions(), 20, "the step-down")
     time.sleep(1.5)
     assert decisions().count("engage") == 1 and track.read_text() == "-100\n"
+
+
+def test_promotion_demo_ends_with_the_standby_promoted_and_the_trail_on_screen():
+    r = hotspare("demo", "--promotion", "--duration", "18", "--pace", "4", timeout=90)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.rsplit("promotion trail:", 1)[-1]
+    assert "db-01 policy step-down: engaged (group power degraded)" in last
+    assert "db-02 policy promote-me: engaged (peer db-01" in last
+    assert "power state reads off" in last
+    assert "db-01 -100, db-02 100; db-01 chassis power off" in last
+    tmp = r.stdout.split("logs in ")[1].split(";")[0]
+    assert tmp.startswith("/tmp/hotspare-demo-") and not os.path.exists(tmp)

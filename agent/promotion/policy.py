@@ -69,6 +69,13 @@ class Condition:
                 return Trigger(scope, ident, state)
         return None
 
+    def unknown(self, facts: Facts) -> bool:
+        """Some fact this condition looks at is unknown (so it cannot be called clear)."""
+        return any(
+            scope == self.scope and state == UNKNOWN and fnmatch.fnmatchcase(ident, self.pattern)
+            for (scope, ident), state in facts.items()
+        )
+
     def __str__(self) -> str:
         return f"{self.scope}:{self.pattern}={'|'.join(sorted(self.states))}"
 
@@ -176,7 +183,8 @@ class Engine:
                 continue
             trig = next((t for t in (c.match(facts) for c in p.when) if t is not None), None)
             if st.engaged:
-                out += self._engaged(p, st, trig, now)
+                unsure = trig is None and any(c.unknown(facts) for c in p.when)
+                out += self._engaged(p, st, trig, now, unsure)
             else:
                 out += self._idle(p, st, trig, now)
         return out
@@ -219,9 +227,11 @@ class Engine:
         return [*out, self._begin(p, st, "engage", trig, now, f"{trig}")]
 
     def _engaged(
-        self, p: PolicySpec, st: _State, trig: Trigger | None, now: float
+        self, p: PolicySpec, st: _State, trig: Trigger | None, now: float, unsure: bool = False
     ) -> list[Decision]:
-        if trig is not None:
+        """An engaged policy; ``unsure``: the condition is not met, but only because some of
+        its facts are unknown: that is no recovery, so no failback (and no clear period)."""
+        if trig is not None or unsure:
             st.clear_since = None
             if st.note.startswith("failback"):
                 st.note = ""
