@@ -65,6 +65,8 @@ class Series:
     interval: float
     failover: h.Dist = field(default_factory=h.Dist)
     decision: h.Dist = field(default_factory=h.Dist)
+    detection: h.Dist = field(default_factory=h.Dist)  # injection -> power degraded transition
+    engine: h.Dist = field(default_factory=h.Dist)  # that transition -> the action done
     node_death: h.Dist = field(default_factory=h.Dist)
     split: int = 0  # samples in which both hosts held the VIP on an up link
 
@@ -142,7 +144,9 @@ def revive(host: lab.Host, advert: float) -> None:
 
 
 def measure(series: Series, runs: int, rng: random.Random, tmp: Path, port: int) -> None:
-    pair = lab.Pair(tmp, port, series.advert, series.interval, BENCH_POLICIES)
+    # the standby runs without its promote policy: a node death of a few seconds would
+    # otherwise (rightly) make it fence the primary, and the next run would have no primary
+    pair = lab.Pair(tmp, port, series.advert, series.interval, BENCH_POLICIES, "")
     events = Events(port)
     try:
         pair.start()
@@ -157,8 +161,12 @@ def measure(series: Series, runs: int, rng: random.Random, tmp: Path, port: int)
             try:
                 t1 = vip_on("sby", 20)
                 engage = events.wait("engage", seen, 10)
+                engaged = events.wait("engaged", seen, 10)
+                degraded = events.wait("power degraded", seen, 10)
                 series.failover.samples.append(t1 - t0)
                 series.decision.samples.append(engage["ts"] - wall)
+                series.detection.samples.append(degraded["ts"] - wall)
+                series.engine.samples.append(engaged["ts"] - degraded["ts"])
             except TimeoutError:
                 series.failover.missed += 1
             if pair.pri.has_vip() and pair.sby.has_vip():

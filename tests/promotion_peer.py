@@ -471,8 +471,10 @@ class Pair:
         advert: float = 0.1,
         interval: float = 0.5,
         primary_policies: str = PRIMARY_POLICIES,
+        standby_policies: str = STANDBY_POLICIES,
     ) -> None:
-        self.advert, self.interval, self.primary_policies = advert, interval, primary_policies
+        self.advert, self.interval = advert, interval
+        self.primary_policies, self.standby_policies = primary_policies, standby_policies
         self.hosts: dict[str, Host] = {}
         for name, (ns, addr, prio) in HOSTS.items():
             d = tmp / name
@@ -504,7 +506,7 @@ class Pair:
                 self.sby.workdir / "state",
                 self.broker_port,
                 f'[[collectors.mdstat]]\npath = "{CLEAN_MDSTAT}"\n',
-                STANDBY_POLICIES.format(
+                self.standby_policies.format(
                     track=self.sby.track,
                     bmc_ip=BMC_IP,
                     bmc_port=self.bmc.relay.port,

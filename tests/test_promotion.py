@@ -543,3 +543,14 @@ def test_unknown_is_no_recovery_for_failback():
     assert e.step({("group", "power"): "redundant"}, 30.0) == []  # the clear period starts
     [d] = e.step({("group", "power"): "redundant"}, 40.0)
     assert d.kind == Kind.RELEASE
+
+
+def test_the_event_examples_in_the_docs_match_the_schema():
+    from tests.schemas import validate
+
+    text = (Path(__file__).parent.parent / "docs" / "promotion.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
+    events = [json.loads(b) for b in blocks if '"schema"' in b]
+    assert {e["type"] for e in events} == {"promotion", "command"}
+    for e in events:
+        validate("event", e)
