@@ -554,3 +554,34 @@ def test_the_event_examples_in_the_docs_match_the_schema():
     assert {e["type"] for e in events} == {"promotion", "command"}
     for e in events:
         validate("event", e)
+
+
+def test_policies_engaged_before_a_restart_stay_engaged(tmp_path):
+    from agent.promotion.runtime import Runtime
+
+    cfg = load(
+        tmp_path,
+        f"""
+        [[promotion.policy]]
+        name = "step-down"
+        when = ["host=failed"]
+        action = "keepalived"
+        [promotion.policy.keepalived]
+        track_file = "{tmp_path / "track"}"
+        """,
+    )
+    saved: list[bytes] = []
+    rt = Runtime(
+        cfg.promotion,
+        "dc1",
+        "db-02",
+        "hotspare/v1",
+        saved.append,
+        lambda: 1,
+        lambda: 0.0,
+        save=saved.append,
+        saved=b'["step-down", "gone-policy"]',
+    )
+    assert rt.engine.engaged() == ["step-down"]
+    [d] = rt.engine.command("failback", 10.0)
+    assert d.kind == Kind.RELEASE
