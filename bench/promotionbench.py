@@ -85,7 +85,9 @@ class Events:
 
     def _on_message(self, _c, _u, msg) -> None:
         event = json.loads(msg.payload)
-        if event.get("type") == "promotion":
+        if event.get("type") == "transition" and event.get("id") == "power":
+            event = {**event, "decision": f"power {event.get('to')}"}
+        if "decision" in event:
             with self.cond:
                 self.items.append(event)
                 self.cond.notify_all()
@@ -158,28 +160,27 @@ def measure(series: Series, runs: int, rng: random.Random, tmp: Path, port: int)
             seen = len(events.items)
             wall, t0 = time.time(), time.monotonic()
             pair.bmc.sim.set_bit(DELL.psus[0], PSU_FAILURE, True)
+            t1 = None
             try:
                 t1 = vip_on("sby", 20)
+                series.failover.samples.append(t1 - t0)
+                if pair.pri.has_vip() and pair.sby.has_vip():
+                    series.split += 1
                 engage = events.wait("engage", seen, 10)
                 engaged = events.wait("engaged", seen, 10)
                 degraded = events.wait("power degraded", seen, 10)
-                series.failover.samples.append(t1 - t0)
                 series.decision.samples.append(engage["ts"] - wall)
                 series.detection.samples.append(degraded["ts"] - wall)
                 series.engine.samples.append(engaged["ts"] - degraded["ts"])
-            except TimeoutError:
-                series.failover.missed += 1
-            if pair.pri.has_vip() and pair.sby.has_vip():
-                series.split += 1
+                what = f"VIP {(t1 - t0) * 1e3:.0f} ms, engage {(engage['ts'] - wall) * 1e3:.0f} ms"
+            except TimeoutError as e:
+                series.failover.missed += t1 is None
+                what = f"missed ({e})"
+            print(f"  {series.name} PSU run {i + 1}/{runs}: {what}", flush=True)
             seen = len(events.items)
             pair.bmc.sim.set_bit(DELL.psus[0], PSU_FAILURE, False)
             events.wait("released", seen, 20)
             vip_on("pri", 20)
-            print(
-                f"  {series.name} PSU run {i + 1}/{runs}: VIP {(t1 - t0) * 1e3:.0f} ms, "
-                f"engage {series.decision.samples[-1] * 1e3:.0f} ms",
-                flush=True,
-            )
         for i in range(runs):
             time.sleep(0.1 + rng.random() * series.advert)
             t0 = time.monotonic()
@@ -236,17 +237,23 @@ def run(runs: int = 20, quick: bool = False, seed: int | None = None) -> str:
     ]
     for s in series:
         target = s.interval + 0.5
+        fast = s.advert < 0.5  # the target is stated for sub-second adverts
         lines.append(
             row(
                 f"{s.name}: PSU failure -> VIP answering on the standby",
                 s.failover,
-                f"p99 <= poll + 0.5 s = {target * 1e3:.0f} ms",
-                bool(s.failover.samples) and s.failover.pct(99) <= target,
+                f"p99 <= poll + 0.5 s = {target * 1e3:.0f} ms"
+                if fast
+                else "(none: VRRP's master-down timer alone is about 3.6 s)",
+                (bool(s.failover.samples) and s.failover.pct(99) <= target) if fast else None,
             )
         )
-        lines.append(
-            row(f"{s.name}: of which injection -> the agent's engage", s.decision, "", None)
-        )
+        for label, dist in (
+            ("injection -> power degraded transition (detection)", s.detection),
+            ("that transition -> action done (engine + executor)", s.engine),
+            ("injection -> the agent's engage decision", s.decision),
+        ):
+            lines.append(row(f"{s.name}: of which {label}", dist, "", None))
         lines.append(
             row(f"{s.name}: keepalived node death (SIGKILL + link down)", s.node_death, "", None)
         )
