@@ -220,8 +220,8 @@ track_file = "{tmp_path / "never-written"}"
 
 
 def test_a_flapping_group_causes_no_action_storm(broker, subscribe, run_agent, tmp_path):
-    """md0 fails for 0.3 s every 1.5 s (shorter than a poll): each blip is reported and
-    suppressed by the 3 s hold-down; then it stays failed: exactly one action."""
+    """md0 fails for 0.8 s (a poll sees it) every 2 s: each blip is reported and suppressed
+    by the 3 s hold-down; then it stays failed: exactly one action."""
     mdstat = tmp_path / "mdstat"
     write_mdstat(mdstat, CLEAN)
     track = tmp_path / "track"
@@ -246,7 +246,7 @@ engaged = -100
 
     for _ in range(3):
         write_mdstat(mdstat, DEGRADED)
-        time.sleep(0.3)
+        time.sleep(0.8)
         write_mdstat(mdstat, CLEAN)
         time.sleep(1.2)
     sub.wait(lambda m: "suppressed" in decisions(), 10, "a suppressed blip")
