@@ -56,7 +56,7 @@ def command(
     seq: int,
     ts: float,
 ) -> dict[str, Any]:
-    """``decision``: accepted, rejected (``reason`` says why) or sent (by this agent)."""
+    """``decision``: accepted, or rejected (``reason`` says why)."""
     return {
         **_envelope(seq, ts),
         "type": "command",
