@@ -269,3 +269,68 @@ def test_promotion_demo_ends_with_the_standby_promoted_and_the_trail_on_screen()
     assert "db-01 -100, db-02 100; db-01 chassis power off" in last
     tmp = r.stdout.split("logs in ")[1].split(";")[0]
     assert tmp.startswith("/tmp/hotspare-demo-") and not os.path.exists(tmp)
+
+
+def test_witness_fence_promotes_only_after_the_witness_declared_the_primary_dead(
+    broker, subscribe, run_agent, tmp_path, keys, monkeypatch
+):
+    """db-01's Last Will (published here as the broker would) triggers the standby; without a
+    declaration from the witness the fence fails (no promotion, loud event); once the witness
+    declares db-01 dead with a signed command, the retry after the cooldown promotes."""
+    record = tmp_path / "hook-calls"
+    monkeypatch.setenv("RECORD", str(record))
+    hook = stand_in(tmp_path, "promote", RECORDER)
+    witness = signing.generate(tmp_path / "witness.key")
+    (keys / "trusted" / "witness-01.pub").write_bytes(witness.read_bytes())
+    mdstat = tmp_path / "mdstat"
+    write_mdstat(mdstat, CLEAN)
+    config = f"""[agent]
+site = "dc1"
+host = "web-01"
+interval = 0.5
+jitter = 0
+state_dir = "{tmp_path / "state"}"
+[mqtt]
+url = "mqtt://127.0.0.1:{broker.port}"
+keepalive = 1
+[[collectors.mdstat]]
+path = "{mdstat}"
+[promotion]
+trusted_keys = "{keys / "trusted"}"
+[[promotion.policy]]
+name = "promote-me"
+when = ["peer:db-01=offline|failed"]
+intent = "promote"
+action = "hook"
+hold_down = 4.0
+cooldown = 3.0
+[promotion.policy.hook]
+argv = ["{hook}"]
+[promotion.policy.fence]
+method = "witness"
+peer = "db-01"
+witness = "witness-01"
+wait = 1.0
+primary_demotes_after = 0.5
+"""
+    sub = subscribe()
+    run_agent(config)
+    sub.wait(lambda m: m.topic == f"{BASE}/health", 20, "health")
+    publish(broker.port, "hotspare/v1/dc1/db-01/status", b'{"state":"offline"}')
+
+    def promotions():
+        return [e for e in sub.json_on("/events") if e["type"] == "promotion"]
+
+    sub.wait(lambda m: any(e["decision"] == "failed" for e in promotions()), 30, "fence fails")
+    failed = next(e for e in promotions() if e["decision"] == "failed")
+    assert failed["message"].startswith("no fencing, no promotion: no declaration from witness")
+    assert not record.exists()
+    key = signing.load_private_key(tmp_path / "witness.key")
+    declaration = signing.sign(
+        key, "declare_dead", "web-01", "dc1", "witness-01", time.time(), {"about": "db-01"}
+    )
+    publish(broker.port, f"{BASE}/cmd/declare_dead", json.dumps(declaration).encode())
+    sub.wait(lambda m: any(e["decision"] == "engaged" for e in promotions()), 30, "promotion")
+    engaged = next(e for e in promotions() if e["decision"] == "engaged")
+    assert engaged["message"].startswith("fenced (witness witness-01 declared db-01 dead)")
+    assert len(record.read_text().splitlines()) == 1
