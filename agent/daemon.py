@@ -24,7 +24,7 @@ from . import config as config_mod
 from . import systemd, wire
 from .config import Config, ConfigError
 from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
-from .model import ComponentHealth, HostHealth
+from .model import ComponentHealth, HostHealth, Role
 from .outbox import Outbox
 from .poller import Poller
 
@@ -321,7 +321,8 @@ class Agent:
         """Re-evaluate; send events for transitions and retained state for what changed."""
         now = self.clock()
         a = self.cfg.agent
-        health = self.evaluator.evaluate(a.site, a.host, now)
+        role = Role(self.promotion.role()) if self.promotion is not None else Role.NONE
+        health = self.evaluator.evaluate(a.site, a.host, now, role)
         reported = state_map(health)
         for t in transitions(self._reported, health, reported):
             log.info(
@@ -383,7 +384,13 @@ class Agent:
         for topic in list(self._to_clear):
             if topic in current or self._publish_raw(topic, b""):
                 self._to_clear.discard(topic)
-        summary = (health.state, health.groups, tuple(current.values()), health.collectors)
+        summary = (
+            health.state,
+            health.role,
+            health.groups,
+            tuple(current.values()),
+            health.collectors,
+        )
         heartbeat_due = now - self._last_health_publish >= self.cfg.agent.heartbeat
         if force or heartbeat_due or summary != self._health_summary:
             self._health_summary = summary

@@ -55,6 +55,7 @@ def test_forged_stale_replayed_and_unsigned_commands_are_rejected_and_the_cli_is
 [promotion]
 trusted_keys = "{keys / "trusted"}"
 max_skew = 10.0
+role = "standby"
 [[promotion.policy]]
 name = "take-over"
 when = ["host=failed"]
@@ -65,7 +66,7 @@ argv = ["{hook}", "takeover"]
 """
     sub = subscribe()
     agent = run_agent(agent_config(broker.port, mdstat, tmp_path / "state", extra=promo))
-    sub.wait(lambda m: m.topic == f"{BASE}/health", 20, "health")
+    sub.wait(lambda m: m.topic == f"{BASE}/health" and m.json()["role"] == "standby", 20, "health")
 
     ops = signing.load_private_key(keys / "ops.key")
     mallory = signing.load_private_key(keys / "mallory.key")
@@ -120,6 +121,11 @@ argv = ["{hook}", "takeover"]
     out = json.loads(r.stdout)
     assert out["command"]["decision"] == "accepted"
     assert [e["decision"] for e in out["promotion"]][-1] == "engaged"
+    sub.wait(
+        lambda m: m.topic == f"{BASE}/health" and m.json()["role"] == "primary",
+        10,
+        "health with role primary",
+    )
     call = json.loads(record.read_text().splitlines()[0])
     assert call["argv"] == ["takeover"]
     assert call["env"]["HOTSPARE_MANUAL"] == "1"

@@ -109,6 +109,15 @@ class Runtime:
                 self.engine.finished(name, "engage", True, -1e18)
                 log.info("policy %s: engaged before the restart; still engaged", name)
 
+    def role(self) -> str:
+        """primary / standby / none: the configured role, changed by what is engaged."""
+        intents = {self.policies[n].spec.intent.value for n in self.engine.engaged()}
+        if "promote" in intents:
+            return "primary"
+        if "step_down" in intents:
+            return "standby"
+        return self.settings.role
+
     # --- MQTT -----------------------------------------------------------------------
     @property
     def base(self) -> str:

@@ -36,6 +36,13 @@ PROMOTION_OPTIONS: dict[str, Option] = {
         30.0,
         "Seconds a command's timestamp may differ from this host's clock; older is stale.",
     ),
+    "role": Option(
+        str,
+        "none",
+        "This host's role at start, reported in health: an engaged promote policy makes it "
+        "primary, an engaged step_down policy standby.",
+        choices=("none", "primary", "standby"),
+    ),
 }
 
 POLICY_OPTIONS: dict[str, Option] = {
@@ -180,6 +187,7 @@ class PromotionSettings:
     trusted_keys: str = ""
     max_skew: float = 30.0
     policies: tuple[PolicySettings, ...] = ()
+    role: str = "none"
 
     @property
     def peers(self) -> tuple[str, ...]:
@@ -189,7 +197,7 @@ class PromotionSettings:
 
     @property
     def active(self) -> bool:
-        return bool(self.policies or self.trusted_keys)
+        return bool(self.policies or self.trusted_keys or self.role != "none")
 
 
 def build(parts: list[tuple[Path, Any]], main: Path, keepalive: float) -> PromotionSettings:
@@ -290,7 +298,9 @@ def build(parts: list[tuple[Path, Any]], main: Path, keepalive: float) -> Promot
                     "so an isolated primary has stepped down before this host takes over",
                 )
         policies.append(PolicySettings(spec, a, fence))
-    return PromotionSettings(v["signing_key"], v["trusted_keys"], v["max_skew"], tuple(policies))
+    return PromotionSettings(
+        v["signing_key"], v["trusted_keys"], v["max_skew"], tuple(policies), v["role"]
+    )
 
 
 def _fence(file: Path, where: str, table: Mapping[str, Any]) -> FenceSettings:
