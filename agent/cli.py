@@ -166,6 +166,10 @@ def cmd_discover_ipmi(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.promotion:
+        from .promotion.demo import run as run_promotion
+
+        return run_promotion(args.duration, args.pace)
     from .demo import run
 
     return run(args.duration, dashboard=args.dashboard)
@@ -250,6 +254,14 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the central service and print its dashboard's loopback URL",
     )
+    sp.add_argument(
+        "--promotion",
+        action="store_true",
+        help="a primary and a standby: PSU failures on the primary end with the standby promoted",
+    )
+    sp.add_argument(
+        "--pace", type=float, default=8.0, help="--promotion: seconds between the demo's steps"
+    )
     sp.set_defaults(func=cmd_demo)
 
     from .mdadm_event import add_parser as add_mdadm_event
@@ -258,6 +270,9 @@ def parser() -> argparse.ArgumentParser:
     from central.cli import add_parser as add_central
 
     add_central(sub)
+    from .promotion.cli import register as register_promotion
+
+    register_promotion(sub, with_config)
     return p
 
 

@@ -227,6 +227,7 @@ class Config:
     groups: tuple[GroupSpec, ...]
     files: tuple[str, ...]
     traps: Mapping[str, Any] = field(default_factory=dict, repr=False)  # [traps]: has a secret
+    promotion: Any = None  # agent.promotion.settings.PromotionSettings (parsed there)
 
 
 def collector_module(kind: str) -> ModuleType:
@@ -241,6 +242,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     origin: dict[str, Path] = {}  # "section.key" -> file, for errors after the merge
     collectors: list[tuple[Path, str, int, dict[str, Any]]] = []
     groups: list[GroupSpec] = []
+    promotion: list[tuple[Path, Any]] = []
     for file in files:
         doc = _read(file)
         for section, value in doc.items():
@@ -261,11 +263,14 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
             elif section == "groups":
                 for i, entry in enumerate(_array(file, "groups", value)):
                     groups.append(_group(file, f"groups[{i}]", entry))
+            elif section == "promotion":
+                promotion.append((file, value))
             else:
                 raise ConfigError(
                     file,
                     section,
-                    "unknown section; expected agent, mqtt, prometheus, traps, collectors or groups",
+                    "unknown section; expected agent, mqtt, prometheus, traps, collectors, "
+                    "groups or promotion",
                 )
     agent = _agent(main, merged["agent"], origin)
     mqtt = _mqtt(merged["mqtt"], origin, main)
@@ -274,7 +279,19 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
         _host_port(origin.get("prometheus.listen", main), "prometheus.listen", listen)
     built = _collectors(collectors, agent)
     traps = _traps(merged["traps"], origin, main)
-    return Config(agent, mqtt, listen, built, tuple(groups), tuple(str(f) for f in files), traps)
+    from .promotion.settings import build as build_promotion
+
+    promo = build_promotion(promotion, main, mqtt.keepalive)
+    return Config(
+        agent,
+        mqtt,
+        listen,
+        built,
+        tuple(groups),
+        tuple(str(f) for f in files),
+        traps=traps,
+        promotion=promo,
+    )
 
 
 _SECTIONS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -24,7 +25,7 @@ from . import systemd, traps_out, wire
 from .config import Config, ConfigError
 from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
 from .events import Events
-from .model import ComponentHealth, HostHealth
+from .model import ComponentHealth, HostHealth, Role
 from .outbox import Outbox
 from .poller import Poller, spread_probes
 
@@ -104,6 +105,7 @@ class Agent:
         self.publisher = None
         self.metrics = None
         self.traps = traps_out.from_config(cfg)  # SNMP notifications of transitions
+        self.promotion: Any = None  # agent.promotion.runtime.Runtime when [promotion] is used
 
     # --- topics ---------------------------------------------------------------------
     @property
@@ -140,6 +142,11 @@ class Agent:
         except OSError as e:
             log.error("cannot serve metrics on %s: %s", self.cfg.prometheus_listen, e)
             return EXIT_UNAVAILABLE
+        try:
+            self._start_promotion()
+        except ValueError as e:
+            log.error("%s: promotion: %s", self.config_path, e)
+            return config_mod.EXIT_CONFIG
         self._start_publisher()
         self._start_pollers(pollers)
         self._event("started", f"hotspare agent started with {len(self.pollers)} collector(s)")
@@ -150,6 +157,8 @@ class Agent:
         main.cancel()
         self.events.stop(loop)
         self._stop_pollers()
+        if self.promotion is not None:
+            self.promotion.close()
         assert self.publisher is not None and self._drain is not None
         self._drain.cancel()
         await self.publisher.stop(self._status_payload("offline"))
@@ -170,6 +179,28 @@ class Agent:
             from .metrics import serve
 
             self.metrics = serve(self, self.cfg.prometheus_listen)
+
+    def _start_promotion(self) -> None:
+        """The promotion engine, when [promotion] is configured (key files are read here)."""
+        settings = self.cfg.promotion
+        if settings is None or not settings.active:
+            return
+        from .promotion.runtime import Runtime
+
+        assert self.outbox is not None
+        outbox = self.outbox
+        a = self.cfg.agent
+        self.promotion = Runtime(
+            settings,
+            a.site,
+            a.host,
+            self.cfg.mqtt.topic_prefix,
+            self._enqueue,
+            self._seq,
+            self.clock,
+            save=lambda blob: outbox.save("promotion", blob),
+            saved=outbox.load("promotion"),
+        )
 
     def _start_publisher(self) -> None:
         """Connect (a new client after a reload changed the broker) and drain the outbox."""
@@ -259,6 +290,10 @@ class Agent:
             self._event("config_rejected", f"reload rejected, running configuration kept: {e}")
             systemd.notify("READY=1", "STATUS=reload rejected: running configuration kept")
             return
+        if new.promotion != self.cfg.promotion:
+            log.warning("[promotion] changed: the change takes effect when the agent restarts")
+            self._event("config_reloaded", "[promotion] changed: takes effect at the next restart")
+            new = dataclasses.replace(new, promotion=self.cfg.promotion)
         old, self.cfg = self.cfg, new
         if self.traps is not None:
             self.traps.close()
@@ -304,7 +339,8 @@ class Agent:
         """Re-evaluate; send events for transitions and retained state for what changed."""
         now = self.clock()
         a = self.cfg.agent
-        health = self.evaluator.evaluate(a.site, a.host, now)
+        role = Role(self.promotion.role()) if self.promotion is not None else Role.NONE
+        health = self.evaluator.evaluate(a.site, a.host, now, role)
         reported = state_map(health)
         for t in transitions(self._reported, health, reported):
             log.info(
@@ -323,6 +359,9 @@ class Agent:
             if t.new is None and t.scope in ("group", "component"):
                 self._to_clear.add(f"{self.base}/{t.scope}s/{wire.id_topic(t.id)}")
         self.health = health
+        if self.promotion is not None:
+            assert self.publisher is not None
+            self.promotion.update(reported, self.publisher.connected.is_set())
         if reported != self._reported:
             self._reported = reported
             assert self.outbox is not None
@@ -366,7 +405,13 @@ class Agent:
         for topic in list(self._to_clear):
             if topic in current or self._publish_raw(topic, b""):
                 self._to_clear.discard(topic)
-        summary = (health.state, health.groups, tuple(current.values()), health.collectors)
+        summary = (
+            health.state,
+            health.role,
+            health.groups,
+            tuple(current.values()),
+            health.collectors,
+        )
         heartbeat_due = now - self._last_health_publish >= self.cfg.agent.heartbeat
         if force or heartbeat_due or summary != self._health_summary:
             self._health_summary = summary
@@ -392,6 +437,9 @@ class Agent:
     def _on_connect(self) -> None:
         """Birth message, then every retained topic again (the broker may have lost them)."""
         self._publish_raw(f"{self.base}/status", self._status_payload("online"))
+        if self.promotion is not None:
+            assert self.publisher is not None
+            self.promotion.on_connect(self.publisher.client)
         if self.health is not None:
             self._publish_state(self.health, self.clock(), force=True)
 

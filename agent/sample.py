@@ -77,4 +77,20 @@ def render() -> str:
     )
     out.append("# [[groups]]")
     out += ["# " + line for line in _keys(config.GROUP_OPTIONS)]
+    out += ["", *_promotion()]
     return "\n".join(out) + "\n"
+
+
+def _promotion() -> list[str]:
+    """The promotion tables, commented out (docs/promotion.md has the worked examples)."""
+    from .promotion import settings as p
+
+    out = ["# Promotion: which states trigger which action (docs/promotion.md; uncomment to use)."]
+    out += ["# [promotion]", *("# " + line for line in _keys(p.PROMOTION_OPTIONS))]
+    out += ["# [[promotion.policy]]", *("# " + line for line in _keys(p.POLICY_OPTIONS))]
+    for action, options in p.ACTION_OPTIONS.items():
+        out += [f"# [promotion.policy.{action}]    # when action = {toml_value(action)}"]
+        out += ["# " + line for line in _keys(options)]
+    out += ["# [promotion.policy.fence]    # required for a promote policy on a peer condition"]
+    out += ["# " + line for line in _keys(p.FENCE_OPTIONS)]
+    return out

@@ -23,6 +23,18 @@ def _event_line(event: dict, colour: bool) -> str:
         state = render.paint(to, to, colour)
         reason = f"  {event['reason']}" if event.get("reason") else ""
         return f"{when} {who} {event['scope']} {event['id']}: {event.get('from') or 'new'} -> {state}{reason}"
+    if event.get("type") == "promotion":
+        trigger = f" ({event['trigger']})" if event.get("trigger") else ""
+        dry = " [dry run]" if event.get("dry_run") else ""
+        return (
+            f"{when} {who} policy {event.get('id')}: {event.get('decision')}{trigger}{dry}"
+            f"  {event.get('message', '')}"
+        )
+    if event.get("type") == "command":
+        return (
+            f"{when} {who} command {event.get('id')} from {event.get('sender') or '?'}: "
+            f"{event.get('decision')} ({event.get('reason')})"
+        )
     return f"{when} {who} {event.get('type')}: {event.get('message', '')}"
 
 

@@ -593,11 +593,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a short run (fewer runs, short windows)")
     p.add_argument(
         "--only",
-        choices=("md", "ipmi", "net", "snmp"),
-        help="run one part alone (default: md, then IPMI; net and snmp run only alone)",
+        choices=("md", "ipmi", "net", "snmp", "promotion"),
+        help="run one part alone (default: md, then IPMI; net, snmp and promotion run only alone)",
     )
     p.add_argument(
-        "--runs", type=int, help="md: full runs (degrade + recover) per interval; net: link cuts"
+        "--runs",
+        type=int,
+        help="md: full runs (degrade + recover) per interval; net: link cuts; promotion: runs",
     )
     p.add_argument("--window", type=float, help="md: seconds of each idle window")
     p.add_argument("--no-half", action="store_true", help="md: skip the interval 0.5 s latency run")
@@ -610,6 +612,10 @@ def main(argv: list[str] | None = None) -> int:
 
         quick = ["--polls", "3", "--traps", "20"] if args.quick else []
         return snmpbench.main(quick + (["--no-record"] if args.no_record else []))
+    if args.only == "promotion":  # network namespaces + keepalived: see bench/promotionbench.py
+        import promotionbench
+
+        return promotionbench.main(args.quick, args.runs, args.seed, not args.no_record, RESULTS)
     plan = PLANS["quick" if args.quick else "full"]
     if args.runs is not None:
         plan = Plan(plan.mode, args.runs, args.runs, plan.settle, plan.window)
