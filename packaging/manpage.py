@@ -1,6 +1,6 @@
 """Write hotspare(1) from the command's own argument parser, so the two cannot drift apart.
 
-    python manpage.py VERSION > hotspare.1
+python manpage.py VERSION > hotspare.1
 """
 
 from __future__ import annotations
