@@ -95,6 +95,12 @@ def wait_active(c: Container) -> dict[str, str]:
     return state
 
 
+def watchdog_ping(c: Container) -> int:
+    """When systemd last heard WATCHDOG=1 from the agent (monotonic microseconds)."""
+    out = c.run("systemctl", "show", UNIT, "-p", "WatchdogTimestampMonotonic").stdout
+    return int(out.strip().split("=", 1)[1])
+
+
 def journal(c: Container) -> str:
     return c.run("journalctl", "-u", UNIT, "--no-pager", "-o", "cat", check=False).stdout
 
@@ -220,9 +226,25 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", security).group(1))
     assert score <= 2.0, security
 
-    # `hotspare check` runs; configure a fixture array and reload: the agent applies it
+    # the watchdog pings from the agent's main loop reach systemd through the sandbox
+    first = watchdog_ping(c)
+    wait_for("a later watchdog ping", lambda: watchdog_ping(c) > first)
+    # the central unit does nothing until it is configured (no failure either)
+    c.run("systemctl", "start", "hotspare-central.service")
+    central = unit(c, "hotspare-central.service")
+    assert central["ActiveState"] == "inactive", central
+
+    # `hotspare check` runs; configure a fixture array and an MQTT password in a secrets
+    # file only the service user can read, and reload: the agent applies both
     code, line = check(c)
     assert line.startswith("HOTSPARE") and code in (0, 3), line
+    c.sh(
+        "install -o hotspare -g hotspare -m 0600 /dev/null /etc/hotspare/secrets/mqtt.pass"
+        " && echo s3cret > /etc/hotspare/secrets/mqtt.pass"
+        ' && sed -i -e \'s|^# username = ""$|username = "agent"|\''
+        ' -e \'s|^# password_file = ""$|password_file = "/etc/hotspare/secrets/mqtt.pass"|\''
+        " /etc/hotspare/agent.toml"
+    )
     configure(c, CLEAN)
     pid = state["MainPID"]
     c.run("systemctl", "reload", UNIT)
@@ -275,7 +297,12 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     wait_health(c, "degraded", {"md/md0"})
     assert stat(c, "/etc/hotspare/agent.toml") == "root:hotspare 640"
 
-    # purge: nothing the package made is left
+    # remove keeps the configuration, the secrets, the state and the user; purge takes them
+    c.run("apt-get", "remove", "-y", "-q", "hotspare")
+    assert unit(c)["ActiveState"] == "inactive"
+    assert c.run("cat", "/etc/hotspare/agent.toml").stdout == modified
+    assert c.run("test", "-f", "/etc/hotspare/secrets/mqtt.pass", check=False).returncode == 0
+    assert c.run("getent", "passwd", "hotspare", check=False).returncode == 0
     c.run("apt-get", "purge", "-y", "-q", "hotspare")
     assert c.run("getent", "passwd", "hotspare", check=False).returncode == 2
     assert c.run("getent", "group", "hotspare", check=False).returncode == 2
