@@ -15,10 +15,14 @@ import json
 import re
 import subprocess
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from agent import __version__
 
@@ -169,6 +173,25 @@ def stat(c: Container, path: str) -> str:
 
 
 # --- the tests ---------------------------------------------------------------------------
+
+
+def test_the_lock_covers_pyproject() -> None:
+    """A dependency added to pyproject.toml without running packaging/lock fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    wanted += [Requirement(r) for r in project["optional-dependencies"]["prometheus"]]
+    lock = (ROOT / "packaging" / "requirements.lock").read_text()
+    locked = {
+        canonicalize_name(name): Version(version)
+        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) ", lock, re.MULTILINE)
+    }
+    assert len(locked) == lock.count("--hash=sha256:"), "one hash per locked file"
+    for req in wanted:
+        name = canonicalize_name(req.name)
+        assert name in locked, (
+            f"{req.name} is not in packaging/requirements.lock: run packaging/lock"
+        )
+        assert locked[name] in req.specifier, f"{name} {locked[name]} does not satisfy {req}"
 
 
 def test_lintian_clean(packages: Path) -> None:
