@@ -139,7 +139,7 @@ class Container:
             time.sleep(0.2)
 
     def run(
-        self, *argv: str, check: bool = True, input: str | None = None, timeout: float = 120
+        self, *argv: str, check: bool = True, input: str | None = None, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             ["nsenter", "-t", str(self.pid1), "-a", "--", *argv],
