@@ -393,8 +393,9 @@ def document() -> dict[str, Any]:
             },
             "/api/alerts": {
                 "get": {
-                    "summary": "The firing alerts and the alert routing's counters "
-                    "(enabled false: no [alerts] section).",
+                    "summary": "The firing alerts, the alert routing's counters and the "
+                    "latest notifications sent (from the history; enabled false: no [alerts]).",
+                    "parameters": [_q("sent", "How many recent notifications (default 50).")],
                     "responses": {
                         "200": _ok(
                             "{enabled, alerts: [...], stats}",
@@ -407,6 +408,12 @@ def document() -> dict[str, Any]:
                                         "items": {"$ref": "#/components/schemas/Alert"},
                                     },
                                     "stats": {"type": "object"},
+                                    "sent": {
+                                        "type": "array",
+                                        "items": {"type": "object"},
+                                        "description": "ts, site, host, id, status, "
+                                        "receiver, detail; newest first",
+                                    },
                                 },
                             },
                         ),

@@ -364,10 +364,19 @@ class Api:
 
     async def alerts(self, request: web.Request) -> web.Response:
         if self.alerting is None:
-            return web.json_response({"enabled": False, "alerts": [], "stats": {}})
+            return web.json_response({"enabled": False, "alerts": [], "stats": {}, "sent": []})
         engine = self.alerting.engine
+        try:
+            sent = self.history.alerts(limit=int(request.query.get("sent", 50)))
+        except ValueError:
+            raise BadRequest("sent: expected an integer") from None
         return web.json_response(
-            {"enabled": True, "alerts": engine.alerts_json(), "stats": engine.stats()}
+            {
+                "enabled": True,
+                "alerts": engine.alerts_json(),
+                "stats": engine.stats(),
+                "sent": sent,
+            }
         )
 
     async def silences(self, request: web.Request) -> web.Response:
