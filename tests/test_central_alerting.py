@@ -421,3 +421,65 @@ def test_without_an_alerts_section_the_api_says_so(broker, tmp_path: Path) -> No
         assert status == 409 and "[alerts]" in body["error"]
     finally:
         c.stop()
+
+
+def test_the_documented_example_is_a_loadable_central_configuration(tmp_path: Path) -> None:
+    """docs/alerts.md's example, as a whole central.toml: alerts and maintenance together."""
+    from tests.test_alerts_config import DOC, SECRETS
+
+    text = DOC.read_text()
+    start = text.index("<!-- example: alerts -->\n```toml\n") + len(
+        "<!-- example: alerts -->\n```toml\n"
+    )
+    example = text[start : text.index("```", start)]
+    for name in SECRETS:
+        path = tmp_path / name
+        path.write_text("https://hooks.example.org/x\n" if name == "slack.url" else "s3cret\n")
+        path.chmod(0o600)
+    cfg_path = tmp_path / "central.toml"
+    cfg_path.write_text(example.replace("/etc/hotspare/", f"{tmp_path}/"))
+    cfg = central_config.load(cfg_path)
+    assert set(cfg.sections["alerts"].receivers) == {
+        "pager",
+        "chat",
+        "alertmanager",
+        "dba-mail",
+        "audit",
+    }
+    (window,) = cfg.maintenance
+    assert (window.site, window.host, window.group, window.end - window.start) == (
+        "dc2",
+        "",
+        "",
+        4 * 3600,
+    )
+    silence = maintenance_silence(
+        Maintenance(
+            1,
+            window.site,
+            window.host,
+            window.group,
+            window.start,
+            window.end,
+            window.reason,
+            "config",
+        )
+    )
+    assert silence.covers(labels("db-07", "md/md0", site="dc2"), window.start)
+
+
+def test_the_central_documentation_example_loads(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "central.md").read_text()
+    marker = "<!-- example: central -->\n```toml\n"
+    start = text.index(marker) + len(marker)
+    example = text[start : text.index("```", start)]
+    for name in ("central.token", "pagerduty.key", "ca.pem"):
+        (tmp_path / name).write_text("x\n")
+        (tmp_path / name).chmod(0o600)
+    path = tmp_path / "central.toml"
+    path.write_text(example.replace("/etc/hotspare/", f"{tmp_path}/"))
+    cfg = central_config.load(path)
+    alerts = cfg.sections["alerts"]
+    assert alerts.external_url == "https://hotspare.example.org"
+    assert [r.receivers for r in alerts.routes] == [("ops", "pager")]
+    assert len(cfg.maintenance) == 1 and cfg.token == "x"
