@@ -155,6 +155,8 @@ class Alerting:
         self.engine = engine
         self.history = history
         self.clock = clock
+        self.changed = True  # something the dashboard shows may have changed (see view_if)
+        self._viewed_at = -1e18
         engine.on_notification = self.record
         self.sync_maintenance()
 
@@ -174,21 +176,34 @@ class Alerting:
         converted = from_transition(record)
         if converted is not None:
             self.engine.on_transition(converted)
+            self.changed = True
 
     def on_event(self, doc: Mapping[str, Any]) -> None:
         converted = from_event(doc)
         if converted is not None:
             self.engine.on_transition(converted)
+            self.changed = True
 
     def sync_maintenance(self, windows: Iterable[Maintenance] | None = None) -> None:
         """Mirror the history's maintenance windows (call after every change to them)."""
         if windows is None:
             windows = self.history.maintenance(end_after=self.clock())
         self.engine.set_maintenance([maintenance_silence(w) for w in windows])
+        self.changed = True
 
     def record(self, notification: Notification) -> None:
+        self.changed = True
         for row in history_rows(notification):
             self.history.add_alert(*row)
+
+    def view_if_changed(self, every: float = 5.0) -> dict[str, Any] | None:
+        """``view()`` when something changed (or ``every`` seconds passed: silences start
+        and end by the clock); None otherwise. Keeps the live update cheap at scale."""
+        now = self.clock()
+        if not self.changed and now - self._viewed_at < every:
+            return None
+        self.changed, self._viewed_at = False, now
+        return self.view()
 
     def view(self) -> dict[str, Any]:
         """What the dashboard's alerts page shows (also sent live on changes)."""

@@ -177,7 +177,7 @@ class Central:
         for r in recent:
             self.hub.send("transition", r.as_dict())
         if self.alerting is not None and self.hub.clients:
-            view = self.alerting.view()
-            if view != self._alerts_sent:
+            view = self.alerting.view_if_changed()
+            if view is not None and view != self._alerts_sent:
                 self._alerts_sent = view
                 self.hub.send("alerts", view)

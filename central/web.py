@@ -367,9 +367,12 @@ class Api:
             return web.json_response({"enabled": False, "alerts": [], "stats": {}, "sent": []})
         engine = self.alerting.engine
         try:
-            sent = self.history.alerts(limit=int(request.query.get("sent", 50)))
+            sent_limit = int(request.query.get("sent", 50))
         except ValueError:
             raise BadRequest("sent: expected an integer") from None
+        if not 0 <= sent_limit <= MAX_LIMIT:
+            raise BadRequest(f"sent: 0 to {MAX_LIMIT}")
+        sent = self.history.alerts(limit=sent_limit)
         return web.json_response(
             {
                 "enabled": True,
@@ -410,6 +413,7 @@ class Api:
                 raise BadRequest(f"{k}: expected a string")
         start = _when(body, "start") if body.get("start") not in (None, "") else None
         end = _when(body, "end")
+        self.alerting.changed = True
         try:
             silence = engine.add_silence(
                 matchers,
@@ -431,6 +435,7 @@ class Api:
                 409,
                 f"{sid} is a maintenance window: DELETE /api/maintenance/{sid.split(':', 1)[1]}",
             )
+        self.alerting.changed = True
         try:
             engine.expire_silence(sid)
         except KeyError:

@@ -483,3 +483,63 @@ def test_the_central_documentation_example_loads(tmp_path: Path) -> None:
     assert alerts.external_url == "https://hotspare.example.org"
     assert [r.receivers for r in alerts.routes] == [("ops", "pager")]
     assert len(cfg.maintenance) == 1 and cfg.token == "x"
+
+
+def test_check_names_the_alert_receivers_and_their_errors(tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import hotspare
+
+    secret = tmp_path / "hook.secret"
+    secret.write_text("k\n")
+    secret.chmod(0o600)
+    path = tmp_path / "central.toml"
+    path.write_text(
+        '[alerts]\ndefault_receivers = ["hook"]\n[alerts.receivers.hook]\ntype = "webhook"\n'
+        f'url = "http://127.0.0.1:9/h"\nsecret_file = "{secret}"\n'
+    )
+    r = hotspare("central", "--config", str(path), "--check", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["alert_receivers"] == ["hook"]
+    secret.chmod(0o644)
+    r = hotspare("central", "--config", str(path), "--check", "--json")
+    assert r.returncode == central_config.EXIT_CONFIG
+    out = json.loads(r.stdout)
+    assert out["key"] == "alerts.receivers.hook.secret_file" and "chmod 600" in out["error"]
+    assert "k\n" not in r.stdout
+
+
+def test_after_a_restart_what_still_holds_is_alerted_again(tmp_path: Path) -> None:
+    from central.alerting import Alerting
+    from central.alerts import AlertEngine, AlertsConfig
+    from central.history import History
+
+    history = History.open(str(tmp_path / "c.db"), "")
+    history.add_transitions(
+        [
+            tr("group", "power", None, "redundant", kind="power"),
+            tr("group", "power", "redundant", "degraded", kind="power", reason="psu2 failed"),
+            tr("group", "fans", None, "redundant", kind="cooling"),
+            Transition(
+                90.0, "dc1", "web-02", "host", "web-02", "redundant", "offline", "", "last_will"
+            ),
+        ]
+    )
+    history.add_maintenance("dc1", "web-09", "", 0.0, 2e9, "rack move", "api", 1.0)
+    history.commit()
+    now = [1000.0]
+    engine = AlertEngine(AlertsConfig(), clock=lambda: now[0], receivers={})
+    alerting = Alerting(engine, history, lambda: now[0])
+    alerting.seed(history.last_transitions())
+    assert [(str(a.key), a.state, a.starts_at, a.detail) for a in engine.alerts()] == [
+        ("dc1/web-01/group/power", "degraded", 100.0, "psu2 failed"),
+        (
+            "dc1/web-02/host",
+            "offline",
+            90.0,
+            "its Last Will arrived: the connection broke without a goodbye",
+        ),
+    ]
+    # the history's maintenance windows are the engine's, from the start
+    assert [(s.id, s.comment) for s in engine.silences()] == [("maintenance:1", "rack move")]
+    history.close()
