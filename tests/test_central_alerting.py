@@ -392,6 +392,10 @@ def test_end_to_end_webhook_alertmanager_silence_and_maintenance(broker, tmp_pat
             assert (
                 offline["labels"]["kind"] == "host" and offline["labels"]["severity"] == "critical"
             )
+            # its group alert stays listed, held back: the offline alert covers it
+            listed = {a["key"]: a for a in get(f"{api}/api/alerts")[1]["alerts"]}
+            assert listed["dc1/web-02/group/power"]["hostOffline"] is True
+            assert listed["dc1/web-02/host"]["hostOffline"] is False
         finally:
             for a in agents:
                 a.close()
