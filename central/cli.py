@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             "subscription": cfg.mqtt.subscription,
             "maintenance_windows": len(cfg.maintenance),
             "changes_through_api": bool(cfg.token),
+            "alert_receivers": sorted(cfg.sections["alerts"].receivers)
+            if "alerts" in cfg.sections
+            else None,
         }
         if args.json:
             print(json.dumps(summary))
@@ -68,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{cfg.file}: OK")
             print(f"  dashboard http://{summary['listen']}/, broker {cfg.mqtt.url}")
             print(f"  subscription {cfg.mqtt.subscription}")
+            receivers = summary["alert_receivers"]
+            print(
+                "  alerts off (no [alerts] section)"
+                if receivers is None
+                else f"  alerts to {', '.join(receivers) or 'no receiver'}"
+            )
         return 0
     level = (args.log_level or cfg.log_level).upper()
     fmt = "%(levelname)s %(name)s: %(message)s"

@@ -1,7 +1,8 @@
 """The central service's configuration: TOML, strictly validated, errors naming file and key.
 
 ``/etc/hotspare/central.toml``: ``[central]`` (web, history, heartbeat timeout, SLA target),
-``[mqtt]`` (the broker and the shared-subscription group) and ``[[maintenance]]`` windows.
+``[mqtt]`` (the broker and the shared-subscription group), ``[[maintenance]]`` windows and
+``[alerts]`` (alert routing, parsed by ``central.alerts.config`` through SECTION_PARSERS).
 Unknown keys are rejected. Every key is declared once, in the tables below, with the
 sentence the sample configuration (``docs/central.sample.toml``) shows for it.
 """
@@ -442,6 +443,16 @@ def _window(file: Path, where: str, entry: Mapping[str, Any]) -> MaintenanceWind
     )
 
 
+def _alerts_section(file: Path, value: Any) -> Any:
+    """``[alerts]``: alert routing and receivers (docs/alerts.md); imported when used."""
+    from .alerts.config import parse
+
+    return parse(value, file)
+
+
+SECTION_PARSERS["alerts"] = _alerts_section
+
+
 def sample() -> str:
     """The commented sample configuration (docs/central.sample.toml), from the tables above."""
     out = [
@@ -467,7 +478,36 @@ def sample() -> str:
             out.append("#end = 2026-12-01T23:30:00Z")
         else:
             out.append(f"#{key} = {_toml(examples[key])}")
+    out.append("")
+    out += _alerts_sample()
     return "\n".join(out) + "\n"
+
+
+def _alerts_sample() -> list[str]:
+    """The [alerts] section: its keys from the alert routing's own table, and an example."""
+    from .alerts.config import TOP
+
+    out = [
+        "# Alert routing (docs/alerts.md): without an [alerts] section nothing is sent.",
+        "# Maintenance windows above silence the alerts they cover as well.",
+        "#[alerts]",
+    ]
+    for key, spec in TOP.items():
+        out.append(f"# {spec.help}")
+        out.append(f"#{key} = {_toml(spec.default)}")
+    out += [
+        "",
+        "# Routes are tried in order; the first that matches wins (continue = true: go on).",
+        "#[[alerts.routes]]",
+        '#severity = ["critical", "warning"]',
+        '#receivers = ["ops"]',
+        "",
+        "# Receivers: alertmanager, webhook, slack, pagerduty, email (keys: docs/alerts.md).",
+        "#[alerts.receivers.ops]",
+        '#type = "alertmanager"',
+        '#url = "http://127.0.0.1:9093"',
+    ]
+    return out
 
 
 def _toml(value: Any) -> str:
@@ -475,4 +515,6 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     return repr(value)

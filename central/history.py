@@ -335,6 +335,16 @@ class History:
         )
         return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
 
+    def last_transitions(self) -> list[Transition]:
+        """The newest recorded transition of every host and group: the states that hold."""
+        rows = self._rows(
+            "SELECT t.ts, t.site, t.host, t.scope, t.item, t.from_state, t.to_state, t.reason,"
+            " t.cause, t.kind, t.margin FROM transitions t JOIN"
+            " (SELECT site, host, scope, item, MAX(id) AS id FROM transitions"
+            "  GROUP BY site, host, scope, item) last ON t.id = last.id ORDER BY t.id"
+        )
+        return [Transition(*r) for r in rows]
+
     def last_event_seqs(self) -> dict[tuple[str, str], int]:
         rows = self._rows("SELECT site, host, MAX(seq) FROM events GROUP BY site, host")
         return {(r[0], r[1]): int(r[2]) for r in rows}

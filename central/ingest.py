@@ -51,6 +51,8 @@ class Ingest:
         self.prefix = prefix
         self.max_payload = max_payload
         self.subscribers: list[Subscriber] = list(subscribers or [])
+        # agent events (``…/events``, each once, after de-duplication): ``on_event(doc)``
+        self.event_subscribers: list[Callable[[dict[str, Any]], None]] = []
         self.clock = clock
         self.counters: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
@@ -116,6 +118,11 @@ class Ingest:
             self.counters["duplicate_events"] += 1
             return
         self.event_seq[(site, host)] = doc["seq"]
+        for subscriber in self.event_subscribers:
+            try:
+                subscriber(doc)
+            except Exception:
+                log.exception("event subscriber %r failed", subscriber)
         try:
             self.history.add_event(doc, now)
         except Exception as e:

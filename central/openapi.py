@@ -62,7 +62,7 @@ def document() -> dict[str, Any]:
             "title": "hotspare central",
             "version": __version__,
             "description": (
-                "Fleet state, history, availability and maintenance windows of the hotspare "
+                "Fleet state, history, availability, maintenance windows, alerts and silences of the hotspare "
                 "central service. Read-only endpoints are open on a loopback listen address "
                 "(or with public_read); changes need the bearer token of [central] token_file. "
                 "Times are UNIX seconds."
@@ -156,6 +156,71 @@ def document() -> dict[str, Any]:
                         },
                         "end": {"type": ["number", "string"]},
                         "reason": {"type": "string"},
+                    },
+                },
+                "Alert": {
+                    "type": "object",
+                    "description": "A firing alert (one per host and group; docs/alerts.md).",
+                    "properties": {
+                        "id": {"type": "string", "description": "Stable over restarts."},
+                        "key": {"type": "string", "description": "site/host/group/<id> or host"},
+                        "status": {"type": "string", "enum": ["firing", "resolved"]},
+                        "labels": {
+                            "type": "object",
+                            "description": "site, host, group, kind, severity, state",
+                            "additionalProperties": {"type": "string"},
+                        },
+                        "summary": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "startsAt": {"type": "string", "format": "date-time"},
+                        "flapping": {"type": "boolean"},
+                        "silencedBy": {"type": "array", "items": {"type": "string"}},
+                        "hostOffline": {
+                            "type": "boolean",
+                            "description": "Held back: its host's offline alert covers it.",
+                        },
+                    },
+                },
+                "Silence": {
+                    "type": "object",
+                    "properties": {
+                        "id": {
+                            "type": "string",
+                            "description": "maintenance:<id> for a maintenance window.",
+                        },
+                        "kind": {"type": "string", "enum": ["silence", "maintenance"]},
+                        "matchers": {
+                            "type": "object",
+                            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "startsAt": {"type": "string", "format": "date-time"},
+                        "endsAt": {"type": "string", "format": "date-time"},
+                        "active": {"type": "boolean"},
+                        "createdBy": {"type": "string"},
+                        "comment": {"type": "string"},
+                    },
+                },
+                "NewSilence": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["matchers", "end"],
+                    "properties": {
+                        "matchers": {
+                            "type": "object",
+                            "description": "Label (site, host, group, kind, severity) -> a glob "
+                            "or an array of globs; at least one.",
+                            "additionalProperties": {
+                                "type": ["string", "array"],
+                                "items": {"type": "string"},
+                            },
+                        },
+                        "start": {
+                            "type": ["number", "string"],
+                            "description": "UNIX seconds or RFC 3339 with offset; default: now.",
+                        },
+                        "end": {"type": ["number", "string"]},
+                        "comment": {"type": "string"},
+                        "created_by": {"type": "string"},
                     },
                 },
             },
@@ -326,6 +391,95 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/alerts": {
+                "get": {
+                    "summary": "The firing alerts, the alert routing's counters and the "
+                    "latest notifications sent (from the history; enabled false: no [alerts]).",
+                    "parameters": [_q("sent", "How many recent notifications (default 50).")],
+                    "responses": {
+                        "200": _ok(
+                            "{enabled, alerts: [...], stats}",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "enabled": {"type": "boolean"},
+                                    "alerts": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Alert"},
+                                    },
+                                    "stats": {"type": "object"},
+                                    "sent": {
+                                        "type": "array",
+                                        "items": {"type": "object"},
+                                        "description": "ts, site, host, id, status, "
+                                        "receiver, detail; newest first",
+                                    },
+                                },
+                            },
+                        ),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/silences": {
+                "get": {
+                    "summary": "Silences and maintenance windows not yet over (all=1: also "
+                    "those that ended within a day).",
+                    "parameters": [_q("all", "1: include ended ones.")],
+                    "responses": {
+                        "200": _ok(
+                            "{enabled, silences: [...]}",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "enabled": {"type": "boolean"},
+                                    "silences": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Silence"},
+                                    },
+                                },
+                            },
+                        ),
+                        **ERRORS,
+                    },
+                },
+                "post": {
+                    "summary": "Add a silence: matching alerts send nothing until it ends.",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/NewSilence"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _ok("Created.", {"$ref": "#/components/schemas/Silence"}),
+                        "409": _ok(
+                            "Alert routing is off (no [alerts] section).",
+                            {"$ref": "#/components/schemas/Error"},
+                        ),
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/silences/{id}": {
+                "delete": {
+                    "summary": "Expire a silence now (maintenance windows: /api/maintenance/{id}).",
+                    "security": [{"bearer": []}],
+                    "parameters": [_p("id", "The silence's id.")],
+                    "responses": {
+                        "200": _ok("Expired."),
+                        "404": _ok("No such silence.", {"$ref": "#/components/schemas/Error"}),
+                        "409": _ok(
+                            "A maintenance window, or alert routing is off.",
+                            {"$ref": "#/components/schemas/Error"},
+                        ),
+                        **ERRORS,
+                    },
+                }
+            },
             "/api/stats": {
                 "get": {
                     "summary": "Ingest counters: received, accepted, rejected by reason, transitions, events.",
@@ -334,7 +488,8 @@ def document() -> dict[str, Any]:
             },
             "/api/stream": {
                 "get": {
-                    "summary": "Server-sent events: hosts (changed host summaries), transition, maintenance.",
+                    "summary": "Server-sent events: hosts (changed host summaries), transition, "
+                    "maintenance, alerts ({alerts, silences}).",
                     "responses": {
                         "200": {
                             "description": "text/event-stream",

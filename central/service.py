@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from .alerting import Alerting
+from .alerts import AlertEngine
 from .config import Config
 from .history import History, describe_url
 from .ingest import Ingest, MqttSource, Subscriber
@@ -61,9 +63,23 @@ class Central:
             cfg.sla_target,
             clock,
         )
+        self.alerting = self._alerting()
         self.source: MqttSource | None = None
         self._sent: dict[tuple[str, str], tuple] = {}  # what the browsers last got per host
         self.port: int | None = None  # the bound port, once listening
+        self._alerts_sent: dict | None = None  # what the browsers last got of the alerts
+
+    def _alerting(self) -> Alerting | None:
+        """Alert routing, when the configuration has an ``[alerts]`` section."""
+        settings = self.cfg.sections.get("alerts")
+        if settings is None:
+            return None
+        alerting = Alerting(AlertEngine(settings, clock=self.clock), self.history, self.clock)
+        alerting.seed(self.history.last_transitions())
+        self.ingest.subscribers.append(alerting.on_transition)
+        self.ingest.event_subscribers.append(alerting.on_event)
+        self.api.alerting = alerting
+        return alerting
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         loop = asyncio.get_running_loop()
@@ -92,6 +108,8 @@ class Central:
             asyncio.create_task(self._flush()),
             asyncio.create_task(self._prune()),
         ]
+        if self.alerting is not None:
+            tasks.append(asyncio.create_task(self.alerting.engine.run(), name="alerts"))
         try:
             await stop.wait()
         finally:
@@ -158,3 +176,8 @@ class Central:
             self.hub.send("hosts", summaries)
         for r in recent:
             self.hub.send("transition", r.as_dict())
+        if self.alerting is not None and self.hub.clients:
+            view = self.alerting.view_if_changed()
+            if view is not None and view != self._alerts_sent:
+                self._alerts_sent = view
+                self.hub.send("alerts", view)

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from . import availability as av
+from .alerting import Alerting
 from .contract import SEVERITY
 from .history import History, Maintenance
 from .ingest import Ingest
@@ -80,6 +81,7 @@ class Api:
         self.open_reads = open_reads
         self.sla_target = sla_target
         self.clock = clock
+        self.alerting: Alerting | None = None  # alert routing, when configured
 
     # --- app -----------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -97,6 +99,10 @@ class Api:
         r.add_get("/api/maintenance", self.maintenance_list)
         r.add_post("/api/maintenance", self.maintenance_add)
         r.add_delete("/api/maintenance/{id}", self.maintenance_delete)
+        r.add_get("/api/alerts", self.alerts)
+        r.add_get("/api/silences", self.silences)
+        r.add_post("/api/silences", self.silence_add)
+        r.add_delete("/api/silences/{id}", self.silence_delete)
         r.add_get("/api/stats", self.stats)
         r.add_get("/api/stream", self.stream)
         return app
@@ -129,6 +135,8 @@ class Api:
             return await handler(request)
         except BadRequest as e:
             return _error(400, str(e))
+        except NotConfigured:
+            return _error(409, "alert routing is off: the configuration has no [alerts] section")
 
     # --- pages ---------------------------------------------------------------------------
     async def index(self, request: web.Request) -> web.StreamResponse:
@@ -330,6 +338,8 @@ class Api:
             self.clock(),
         )
         log.info("maintenance window %d added through the API: %s", m.id, m.as_dict())
+        if self.alerting is not None:
+            self.alerting.sync_maintenance()
         self.hub.send("maintenance", m.as_dict())
         return web.json_response(m.as_dict(), status=201)
 
@@ -341,7 +351,96 @@ class Api:
         if not self.history.delete_maintenance(mid):
             return _error(404, f"no maintenance window {mid}")
         log.info("maintenance window %d deleted through the API", mid)
+        if self.alerting is not None:
+            self.alerting.sync_maintenance()
+        self.hub.send("maintenance", {"deleted": mid})
         return web.json_response({"deleted": mid})
+
+    # --- alerts and silences (when [alerts] is configured) --------------------------------
+    def _engine(self):
+        if self.alerting is None:
+            raise NotConfigured
+        return self.alerting.engine
+
+    async def alerts(self, request: web.Request) -> web.Response:
+        if self.alerting is None:
+            return web.json_response({"enabled": False, "alerts": [], "stats": {}, "sent": []})
+        engine = self.alerting.engine
+        try:
+            sent_limit = int(request.query.get("sent", 50))
+        except ValueError:
+            raise BadRequest("sent: expected an integer") from None
+        if not 0 <= sent_limit <= MAX_LIMIT:
+            raise BadRequest(f"sent: 0 to {MAX_LIMIT}")
+        sent = self.history.alerts(limit=sent_limit)
+        return web.json_response(
+            {
+                "enabled": True,
+                "alerts": engine.alerts_json(),
+                "stats": engine.stats(),
+                "sent": sent,
+            }
+        )
+
+    async def silences(self, request: web.Request) -> web.Response:
+        if self.alerting is None:
+            return web.json_response({"enabled": False, "silences": []})
+        every = bool(request.query.get("all"))
+        return web.json_response(
+            {"enabled": True, "silences": self.alerting.engine.silences_json(every)}
+        )
+
+    async def silence_add(self, request: web.Request) -> web.Response:
+        engine = self._engine()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest("expected a JSON object") from None
+        if not isinstance(body, dict):
+            raise BadRequest("expected a JSON object")
+        unknown = set(body) - {"matchers", "start", "end", "comment", "created_by"}
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        matchers = body.get("matchers", {})
+        if not isinstance(matchers, dict):
+            raise BadRequest("matchers: expected an object {label: glob or [globs]}")
+        matchers = {k: v for k, v in matchers.items() if v not in ("", [])}
+        if not matchers:
+            raise BadRequest("matchers: a silence needs at least one label (site, host, ...)")
+        text = {k: body.get(k, "") for k in ("comment", "created_by")}
+        for k, v in text.items():
+            if not isinstance(v, str):
+                raise BadRequest(f"{k}: expected a string")
+        start = _when(body, "start") if body.get("start") not in (None, "") else None
+        end = _when(body, "end")
+        self.alerting.changed = True
+        try:
+            silence = engine.add_silence(
+                matchers,
+                end,
+                start,
+                created_by=text["created_by"] or "api",
+                comment=text["comment"],
+            )
+        except ValueError as e:
+            raise BadRequest(str(e)) from None
+        out = next(s for s in engine.silences_json(True) if s["id"] == silence.id)
+        return web.json_response(out, status=201)
+
+    async def silence_delete(self, request: web.Request) -> web.Response:
+        engine = self._engine()
+        sid = request.match_info["id"]
+        if sid.startswith("maintenance:"):
+            return _error(
+                409,
+                f"{sid} is a maintenance window: DELETE /api/maintenance/{sid.split(':', 1)[1]}",
+            )
+        self.alerting.changed = True
+        try:
+            engine.expire_silence(sid)
+        except KeyError:
+            return _error(404, f"no silence {sid}")
+        return web.json_response({"expired": sid})
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response({**self.ingest.stats(), "sse_clients": len(self.hub.clients)})
@@ -376,6 +475,10 @@ class Api:
 
 class BadRequest(ValueError):
     pass
+
+
+class NotConfigured(Exception):
+    """Alert routing is off: no [alerts] section."""
 
 
 def _error(status: int, message: str) -> web.Response:

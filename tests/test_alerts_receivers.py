@@ -118,7 +118,7 @@ def test_alertmanager_receives_alerts_and_resolution(tmp_path: Path) -> None:
             }
             assert power["annotations"]["state"] == "degraded"
             assert power["annotations"]["summary"] == "web-01 (dc1): power degraded"
-            assert power["generatorURL"] == "http://hotspare.example:8080/hosts/dc1/web-01"
+            assert power["generatorURL"] == "http://hotspare.example:8080/#/host/dc1/web-01"
             assert power["status"]["state"] == "active"
             assert by_host_group[("web-02", "")]["labels"]["alertname"] == "HotspareHostOffline"
             assert by_host_group[("web-01", "md/md0")]["labels"]["severity"] == "critical"
@@ -236,7 +236,7 @@ def test_webhook_is_signed_and_carries_the_alerts(tmp_path: Path) -> None:
         [alert] = doc["alerts"]
         assert alert["labels"]["state"] == "degraded" and alert["status"] == "firing"
         assert alert["id"] == AlertKey("dc1", "web-01", "group/power").fingerprint
-        assert alert["url"] == "http://hotspare.example:8080/hosts/dc1/web-01"
+        assert alert["url"] == "http://hotspare.example:8080/#/host/dc1/web-01"
         assert second.json()["status"] == "resolved"
         assert second.json()["alerts"][0]["endsAt"] is not None
         assert SECRET not in first.body.decode()
@@ -511,7 +511,7 @@ def test_email_over_starttls_with_authentication(tmp_path: Path) -> None:
     assert msg["Subject"] == "[hotspare FIRING] site=dc1, host=web-01: 1 firing"
     text = msg.get_payload(decode=True).decode()
     assert "[FIRING] web-01 (dc1): md/md0 failed" in text
-    assert "link:   http://hotspare.example:8080/hosts/dc1/web-01" in text
+    assert "link:   http://hotspare.example:8080/#/host/dc1/web-01" in text
     assert "smtp-pw-secret" not in content.decode()
 
 

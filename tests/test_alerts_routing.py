@@ -67,6 +67,8 @@ def run(config: AlertsConfig, steps: list[tuple]) -> list[tuple[float, list[str]
             out.append((t, sorted(show(n) for n in router.flush(t))))
         elif what == "silence":
             router.add_silence(step[2], t, step[3], id=step[4] if len(step) > 4 else "")
+        elif what == "maint":
+            router.set_maintenance(step[2])
         elif what == "expire":
             router.expire_silence(step[2], t)
         else:
@@ -237,6 +239,45 @@ CASES = {
         ],
     ),
     "host online first seen is no alert": (BASE, [(0, "on", "web-01"), (10, "flush", [])]),
+    "an offline host's group alerts are held back while it is offline": (
+        BASE,
+        [
+            (0, "g", "web-01", "power", "degraded"),
+            (1, "off", "web-01"),
+            (10, "flush", ["ops: web-01/host=firing"]),
+            (20, "g", "web-01", "fans", "failed"),
+            (70, "flush", []),
+            (100, "on", "web-01"),
+            (
+                160,
+                "flush",
+                ["ops: web-01/fans=firing web-01/power=firing web-01/host=resolved"],
+            ),
+        ],
+    ),
+    "a group alert already sent stays quiet while its host is offline": (
+        BASE,
+        [
+            (0, "g", "web-01", "power", "degraded"),
+            (10, "flush", ["ops: web-01/power=firing"]),
+            (20, "off", "web-01"),
+            (70, "flush", ["ops: web-01/host=firing"]),
+            (80, "g", "web-01", "power", "redundant"),
+            (140, "flush", []),
+            (150, "on", "web-01"),
+            (200, "flush", ["ops: web-01/power=resolved web-01/host=resolved"]),
+        ],
+    ),
+    "a maintenance window is replaced when the history's windows change": (
+        BASE,
+        [
+            (0, "maint", [Silence("maintenance:1", SilenceKind.MAINTENANCE, {}, 0.0, 1000.0)]),
+            (5, "g", "web-01", "power", "degraded"),
+            (15, "flush", []),
+            (20, "maint", []),
+            (20, "flush", ["ops: web-01/power=firing"]),
+        ],
+    ),
     "action results are sent once and never repeated": (
         BASE,
         [
@@ -331,20 +372,14 @@ CASES = {
             (10, "flush", ["ops: web-01/fans=firing"]),
         ],
     ),
-    "a maintenance window from the config suppresses like a silence": (
-        replace(
-            BASE,
-            maintenance=(
-                Silence(
-                    "maintenance:dc1",
-                    SilenceKind.MAINTENANCE,
-                    {"site": ("dc1",)},
-                    0.0,
-                    100.0,
-                ),
-            ),
-        ),
+    "a maintenance window (from the central history) suppresses like a silence": (
+        BASE,
         [
+            (
+                0,
+                "maint",
+                [Silence("maintenance:1", SilenceKind.MAINTENANCE, {"site": ("dc1",)}, 0.0, 100.0)],
+            ),
             (5, "g", "web-01", "power", "degraded"),
             (15, "flush", []),
             (99, "flush", []),
@@ -352,11 +387,9 @@ CASES = {
         ],
     ),
     "fired and resolved inside a maintenance window: never sent": (
-        replace(
-            BASE,
-            maintenance=(Silence("maintenance:w", SilenceKind.MAINTENANCE, {}, 0.0, 100.0),),
-        ),
+        BASE,
         [
+            (0, "maint", [Silence("maintenance:w", SilenceKind.MAINTENANCE, {}, 0.0, 100.0)]),
             (5, "g", "web-01", "power", "degraded"),
             (15, "flush", []),
             (50, "g", "web-01", "power", "redundant"),

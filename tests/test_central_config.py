@@ -72,7 +72,13 @@ def test_shared_subscription_and_maintenance_windows(tmp_path):
         ('[mqtt]\nurl = "http://x"\n', "mqtt.url", "expected mqtt://"),
         ('[mqtt]\nshared_group = "a/b"\n', "mqtt.shared_group", "without '/'"),
         ('[mqtt]\ntopic_prefix = "a/#"\n', "mqtt.topic_prefix", "without wildcards"),
-        ("[alerts]\nx = 1\n", "alerts", "unknown section"),
+        ("[alerts]\nx = 1\n", "alerts.x", "unknown key"),
+        ("[routing]\nx = 1\n", "routing", "unknown section"),
+        (
+            '[alerts]\ndefault_receivers = ["nope"]\n',
+            "alerts.default_receivers",
+            "no receiver named 'nope'",
+        ),
         (
             '[[maintenance]]\nhost = "h"\nstart = 2026-12-01T22:00:00Z\nend = 2026-12-01T21:00:00Z\n',
             "maintenance[0].end",

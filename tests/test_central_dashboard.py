@@ -146,3 +146,61 @@ def test_a_group_turning_degraded_turns_red_without_reload(broker, run_agent, tm
         for s in sims:
             s.close()
         c.stop()
+
+
+def test_alerts_page_lists_alerts_live_and_adds_a_silence(broker, tmp_path, browser):
+    from tests.alerts_peer import Recorder
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    token = tmp_path / "token"
+    token.write_text("dashboard-test-token\n")
+    token.chmod(0o600)
+    secret = tmp_path / "hook.secret"
+    secret.write_text("k\n")
+    secret.chmod(0o600)
+    with Recorder() as hook:
+        alerts = (
+            '\n[alerts]\ndefault_receivers = ["hook"]\ngroup_wait = 0.2\n'
+            f'[alerts.receivers.hook]\ntype = "webhook"\nurl = "{hook.url}/h"\n'
+            f'secret_file = "{secret}"\n'
+        )
+        sim = SimAgent(broker.port, "dc1", "db-01", {"power": "redundant"})
+        c = CentralThread(
+            write_config(
+                tmp_path / "central.toml",
+                broker.port,
+                str(tmp_path / "c.db"),
+                extra=f'token_file = "{token}"\n',
+                mqtt_extra=alerts,
+            )
+        ).start()
+        try:
+            wait_for(lambda: get(f"{c.url}/api/fleet")[1]["hosts"], what="db-01")
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{c.url}/#/alerts")
+            page.wait_for_selector("text=no active alerts")
+            page.wait_for_selector("#live.on")
+            sim.publish({"power": "degraded"})
+            row = page.locator('tr[data-alert="dc1/db-01/group/power"]')
+            row.wait_for()  # arrived through the live stream, no reload
+            assert "degraded" in row.inner_text() and "warning" in row.inner_text()
+            form = page.locator("#sf")
+            form.locator("[name=host]").fill("db-*")
+            form.locator("[name=comment]").fill("disk swap")
+            form.locator("[name=token]").fill("dashboard-test-token")
+            form.locator("button").click()
+            page.wait_for_selector("#silences >> text=disk swap")
+            (silence,) = get(f"{c.url}/api/silences")[1]["silences"]
+            assert silence["matchers"] == {"host": ["db-*"]} and silence["createdBy"] == "dashboard"
+            page.wait_for_selector(
+                f'tr[data-alert="dc1/db-01/group/power"] >> text={silence["id"]}'
+            )
+            page.screenshot(path=str(ARTIFACTS / "central-alerts.png"), full_page=True)
+            page.locator(f'[data-expire="{silence["id"]}"]').click()
+            wait_for(lambda: not get(f"{c.url}/api/silences")[1]["silences"], what="expired")
+            assert errors == []
+        finally:
+            sim.close()
+            c.stop()

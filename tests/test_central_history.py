@@ -45,6 +45,12 @@ def test_transitions_round_trip_and_last_states(history):
         (100, "redundant", "state"),
     ]
     assert history.transitions(scope="host")[0]["id"] == "web-01"
+    # the newest record of each, whole (what the alert routing re-raises after a restart)
+    assert sorted(history.last_transitions(), key=lambda r: (r.host, r.scope)) == [
+        t(120, "failed", host="db-01"),
+        t(200, "degraded", "redundant"),
+        t(300, "offline", "redundant", scope="host", item="web-01", cause="last_will"),
+    ]
 
 
 def test_changes_give_the_state_at_the_start_and_the_changes_inside(history):

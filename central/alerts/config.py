@@ -9,7 +9,6 @@ readable by their owner only; they live in fields left out of ``repr``.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import os
 import stat
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.config import ConfigError
-from central.alerts.model import LABELS, Silence, SilenceKind, matches
+from central.alerts.model import LABELS, matches
+from central.config import ConfigError
 
 MATCH_KEYS = ("site", "host", "group", "kind", "severity")
 RECEIVER_TYPES = ("alertmanager", "webhook", "slack", "pagerduty", "email")
@@ -106,14 +105,6 @@ RECEIVER_KEYS: dict[str, dict[str, Key]] = {
     },
 }
 
-MAINTENANCE: dict[str, Key] = {
-    "name": Key(str, None, "Unique name; the window's id is maintenance:<name>."),
-    "start": Key(object, None, "Start: a TOML date-time with offset, or seconds since the epoch."),
-    "end": Key(object, None, "End, likewise; after start."),
-    "comment": Key(str, "", "Why."),
-    **{k: Key(list, ["*"], f"Globs the alert's {k} must match.") for k in MATCH_KEYS},
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -157,7 +148,6 @@ class AlertsConfig:
     retry_max: float = 300.0
     timeout: float = 10.0
     external_url: str = ""
-    maintenance: tuple[Silence, ...] = ()
 
     @property
     def default_route(self) -> Route:
@@ -178,7 +168,14 @@ def parse(section: Mapping[str, Any], file: str | os.PathLike[str]) -> AlertsCon
     path = Path(file)
     if not isinstance(section, Mapping):
         raise ConfigError(path, "alerts", f"expected a table, got {_describe(section)}")
-    top = {k: v for k, v in section.items() if k not in ("routes", "receivers", "maintenance")}
+    if "maintenance" in section:
+        raise ConfigError(
+            path,
+            "alerts.maintenance",
+            "maintenance windows are declared once, as [[maintenance]] (site, host, group, "
+            "start, end, reason): they exclude the time from availability and silence alerts",
+        )
+    top = {k: v for k, v in section.items() if k not in ("routes", "receivers")}
     v = _complete(path, "alerts", top, TOP)
     for key in ("group_interval", "repeat_interval", "flap_window", "timeout", "retry_max"):
         _positive(path, f"alerts.{key}", v[key])
@@ -206,17 +203,6 @@ def parse(section: Mapping[str, Any], file: str | os.PathLike[str]) -> AlertsCon
     for i, entry in enumerate(_array(path, "alerts.routes", section.get("routes", []))):
         routes.append(_route(path, f"alerts.routes[{i}]", entry, v, receivers))
 
-    windows = []
-    names: set[str] = set()
-    for i, entry in enumerate(_array(path, "alerts.maintenance", section.get("maintenance", []))):
-        window = _maintenance(path, f"alerts.maintenance[{i}]", entry)
-        if window.id in names:
-            raise ConfigError(
-                path, f"alerts.maintenance[{i}].name", f"duplicate name {window.id!r}"
-            )
-        names.add(window.id)
-        windows.append(window)
-
     return AlertsConfig(
         routes=tuple(routes),
         receivers=receivers,
@@ -234,7 +220,6 @@ def parse(section: Mapping[str, Any], file: str | os.PathLike[str]) -> AlertsCon
         retry_max=v["retry_max"],
         timeout=v["timeout"],
         external_url=v["external_url"].rstrip("/"),
-        maintenance=tuple(windows),
     )
 
 
@@ -321,25 +306,6 @@ def _receiver(
         timeout=v["timeout"] or default_timeout,
         options=options,
         secret=secret,
-    )
-
-
-def _maintenance(path: Path, where: str, entry: Mapping[str, Any]) -> Silence:
-    v = _complete(path, where, entry, MAINTENANCE)
-    start = _time(path, f"{where}.start", v["start"])
-    end = _time(path, f"{where}.end", v["end"])
-    if end <= start:
-        raise ConfigError(path, f"{where}.end", "expected a time after start")
-    if not v["name"]:
-        raise ConfigError(path, f"{where}.name", "expected a non-empty name")
-    return Silence(
-        id=f"maintenance:{v['name']}",
-        kind=SilenceKind.MAINTENANCE,
-        matchers={k: tuple(v[k]) for k in MATCH_KEYS if tuple(v[k]) != ("*",)},
-        starts_at=start,
-        ends_at=end,
-        created_by=str(path),
-        comment=v["comment"],
     )
 
 
@@ -454,20 +420,6 @@ def _host_port(path: Path, where: str, value: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(path, where, f"expected HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
-
-
-def _time(path: Path, where: str, value: Any) -> float:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ConfigError(
-                path, where, f"a date-time needs an offset (Z or +hh:mm), got {value}"
-            )
-        return value.timestamp()
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    raise ConfigError(
-        path, where, f"expected a date-time with offset or epoch seconds, got {_describe(value)}"
-    )
 
 
 def _secret(path: Path, where: str, secret_path: str) -> str:

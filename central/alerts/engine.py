@@ -20,7 +20,7 @@ from typing import Any
 from central.alerts import receivers as receivers_module
 from central.alerts.config import MATCH_KEYS, AlertsConfig
 from central.alerts.dispatch import Dispatcher
-from central.alerts.model import Alert, Silence, SilenceKind, Transition
+from central.alerts.model import Alert, Notification, Silence, SilenceKind, Transition
 from central.alerts.receivers import Receiver
 from central.alerts.receivers.http import rfc3339
 from central.alerts.routing import Router
@@ -38,8 +38,10 @@ class AlertEngine:
         clock: Callable[[], float] = time.time,
         receivers: Mapping[str, Receiver] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_notification: Callable[[Notification], None] | None = None,
     ) -> None:
         self.config, self.clock = config, clock
+        self.on_notification = on_notification  # e.g. to keep the history of what was sent
         self.router = Router(config)
         built = dict(receivers) if receivers is not None else receivers_module.build(config)
         self.receivers = built
@@ -93,7 +95,13 @@ class AlertEngine:
             if notification.receiver not in self.receivers:
                 log.error("no receiver %r for %s", notification.receiver, notification.title)
                 continue
-            queued += self.dispatcher.submit(notification)
+            submitted = self.dispatcher.submit(notification)
+            queued += submitted
+            if submitted and self.on_notification is not None:
+                try:
+                    self.on_notification(notification)
+                except Exception:
+                    log.exception("recording the notification %s failed", notification.title)
         self.router.gc_silences(now, KEEP_EXPIRED)
         return queued
 
@@ -116,6 +124,7 @@ class AlertEngine:
                 "startsAt": rfc3339(a.starts_at),
                 "flapping": a.flapping,
                 "silencedBy": self.router.silenced_by(a, now),
+                "hostOffline": self.router.host_offline(a),
             }
             for a in self.alerts()
         ]
@@ -180,6 +189,11 @@ class AlertEngine:
         )
         self._poke()
         return silence
+
+    def set_maintenance(self, windows: Sequence[Silence]) -> None:
+        """Replace the maintenance windows (the central history owns them)."""
+        self.router.set_maintenance(windows)
+        self._poke()
 
     def expire_silence(self, silence_id: str) -> Silence:
         """End a silence or maintenance window now. KeyError if unknown."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import hashlib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -104,6 +105,12 @@ class AlertKey:
     def fingerprint(self) -> str:
         """Stable over restarts: the PagerDuty dedup_key and the webhook's alert id."""
         return hashlib.sha256(str(self).encode()).hexdigest()[:32]
+
+
+def host_url(external_url: str, labels: Mapping[str, str]) -> str:
+    """The dashboard's page of the alert's host (its route ``#/host/<site>/<host>``)."""
+    site, host = (urllib.parse.quote(labels[k], safe="") for k in ("site", "host"))
+    return f"{external_url}/#/host/{site}/{host}"
 
 
 class Status(enum.StrEnum):

@@ -27,6 +27,8 @@ The rules, in Alertmanager's terms where it has them:
 - **silences and maintenance windows**: an active one that matches an alert's labels
   keeps it out of notifications; once it ends, what is still true is sent (a firing
   alert as new, a resolution if the firing had been sent).
+- **an offline host** covers its groups: while its offline alert fires, its group
+  alerts are held back as if silenced (the agent cannot tell what they are now).
 - **action results** are one-shot: sent once, never repeated, never resolved.
 """
 
@@ -90,8 +92,7 @@ class Router:
         self.config = config
         self._tracked: dict[AlertKey, _Tracked] = {}
         self._groups: dict[tuple[int, tuple[str, ...]], _Group] = {}
-        self._silences: dict[str, Silence] = {s.id: s for s in config.maintenance}
-        self._silences.update({s.id: s for s in silences})
+        self._silences: dict[str, Silence] = {s.id: s for s in silences}
         self.unrouted = 0  # alerts that matched no route and there are no default receivers
         # flush() before this time has nothing to do: a record or a silence brings it forward
         self._due_at = -math.inf
@@ -193,6 +194,8 @@ class Router:
         )
 
     def _publish(self, tracked: _Tracked, alert: Alert, now: float) -> None:
+        if alert.subject is Subject.HOST and alert.status is not tracked.published.status:
+            self._due_at = self._silence_due = -math.inf  # its groups' alerts hide or show
         if alert.status is Status.FIRING:
             if tracked.published.status is Status.RESOLVED:
                 tracked.routes = set()  # fires anew: routed anew
@@ -257,6 +260,14 @@ class Router:
         self._due_at = self._silence_due = -math.inf
         return silence
 
+    def set_maintenance(self, windows: Iterable[Silence]) -> None:
+        """Replace every maintenance window with ``windows`` (their owner is the history)."""
+        for sid in [s.id for s in self._silences.values() if s.kind is SilenceKind.MAINTENANCE]:
+            del self._silences[sid]
+        for window in windows:
+            self._silences[window.id] = replace(window, kind=SilenceKind.MAINTENANCE)
+        self._due_at = self._silence_due = -math.inf
+
     def expire_silence(self, silence_id: str, now: float) -> Silence:
         """End a silence (or maintenance window) now; KeyError if there is no such id."""
         silence = self._silences[silence_id]
@@ -272,6 +283,13 @@ class Router:
 
     def silenced_by(self, alert: Alert, now: float) -> list[str]:
         return [s.id for s in self._silences.values() if s.covers(alert.labels, now)]
+
+    def host_offline(self, alert: Alert) -> bool:
+        """A group alert of a host whose offline alert fires: that alert covers it."""
+        if alert.subject is not Subject.GROUP:
+            return False
+        host = self._tracked.get(AlertKey(alert.key.site, alert.key.host, "host"))
+        return host is not None and host.published.status is Status.FIRING
 
     def gc_silences(self, now: float, keep: float) -> None:
         """Forget silences that ended more than ``keep`` seconds ago."""
@@ -329,7 +347,7 @@ class Router:
     def _visible(self, group: _Group, now: float) -> list[Alert]:
         visible = []
         for alert in group.alerts.values():
-            if self.silenced_by(alert, now):
+            if self.silenced_by(alert, now) or self.host_offline(alert):
                 continue
             if alert.status is Status.RESOLVED and alert.key not in group.notified_firing:
                 continue  # never told it fired: nothing to resolve

@@ -257,6 +257,86 @@ async function maintenanceView() {
   return { name: "maintenance" };
 }
 
+// --- alerts and silences -----------------------------------------------------------------
+const SEV_CLASS = { critical: "st-failed", warning: "st-degraded", info: "st-unknown" };
+function matchersText(m) {
+  const parts = Object.entries(m || {}).map(([k, v]) => `${k}=${[].concat(v).join("|")}`);
+  return parts.length ? parts.join(", ") : "everything";
+}
+function alertsHtml(alerts) {
+  const rows = alerts.map((a) => {
+    const l = a.labels;
+    const held = a.silencedBy.length ? `silenced (${a.silencedBy.map(esc).join(", ")})` : a.hostOffline ? "held: host offline" : "";
+    return `<tr data-alert="${esc(a.key)}"><td><span class="chip ${SEV_CLASS[l.severity] || ""}">${esc(l.severity)}</span></td>
+      <td><a href="#/host/${encodeURIComponent(l.site)}/${encodeURIComponent(l.host)}">${esc(l.host)}</a> <span class="muted">${esc(l.site)}</span></td>
+      <td>${esc(l.group || "host")}</td><td>${esc(l.kind)}</td><td>${esc(l.state)}${a.flapping ? " (flapping)" : ""}</td>
+      <td>${esc(a.detail)}</td><td>${esc(a.startsAt)}</td><td class="muted">${held}</td></tr>`;
+  }).join("");
+  return `<table id="alerts"><thead><tr><th>severity</th><th>host</th><th>group</th><th>kind</th><th>state</th><th>detail</th><th>since</th><th></th></tr></thead>
+    <tbody>${rows || `<tr><td colspan="8" class="muted">no active alerts</td></tr>`}</tbody></table>`;
+}
+function silencesHtml(silences) {
+  const rows = silences.map((s) => `<tr data-silence="${esc(s.id)}"><td>${esc(s.kind)}</td><td>${esc(matchersText(s.matchers))}</td>
+    <td>${esc(s.startsAt)}</td><td>${esc(s.endsAt)}</td><td>${s.active ? "active" : "pending"}</td><td>${esc(s.createdBy)}</td><td>${esc(s.comment)}</td>
+    <td>${s.kind === "silence" ? `<button data-expire="${esc(s.id)}">expire</button>` : `<a href="#/maintenance">maintenance</a>`}</td></tr>`).join("");
+  return `<table id="silences"><thead><tr><th>kind</th><th>matches</th><th>start</th><th>end</th><th></th><th>by</th><th>comment</th><th></th></tr></thead>
+    <tbody>${rows || `<tr><td colspan="8" class="muted">none</td></tr>`}</tbody></table>`;
+}
+async function alertsView() {
+  const [a, s] = await Promise.all([api("/api/alerts?sent=20"), api("/api/silences")]);
+  if (!a.enabled) {
+    view.innerHTML = `<h1>Alerts</h1><p class="muted">Alert routing is off: the configuration has no [alerts] section (docs/alerts.md).</p>`;
+    return { name: "alerts" };
+  }
+  const sent = a.sent.map((n) => `<tr><td>${when(n.ts)}</td><td>${esc(n.host)}</td><td>${esc(n.id)}</td><td>${esc(n.status)}</td><td>${esc(n.receiver)}</td><td>${esc(n.detail)}</td></tr>`).join("");
+  const receivers = Object.entries(a.stats.receivers || {}).map(([name, r]) => `<tr><td>${esc(name)}</td><td>${r.sent}</td><td>${r.retries}</td><td>${r.failed}</td><td>${r.dropped}</td><td>${r.queued}</td><td class="error">${esc(r.last_error || "")}</td></tr>`).join("");
+  view.innerHTML = `<h1>Alerts</h1>
+    <div id="alerts-live">${alertsHtml(a.alerts)}</div>
+    <h2>Silences and maintenance windows</h2>
+    <div id="silences-live">${silencesHtml(s.silences)}</div>
+    <h2>Add a silence</h2>
+    <form class="inline" id="sf">
+      <label>site<input name="site" placeholder="glob"></label><label>host<input name="host" placeholder="glob"></label>
+      <label>group<input name="group" placeholder="glob"></label><label>kind<input name="kind" placeholder="glob"></label>
+      <label>severity<input name="severity" placeholder="glob"></label>
+      <label>hours<input name="hours" type="number" min="0.1" step="0.1" value="2" required></label>
+      <label>comment<input name="comment"></label><label>API token<input name="token" type="password" value="${esc(token())}"></label>
+      <button>Silence</button></form><p id="smsg"></p>
+    <h2>Receivers</h2>
+    <table><thead><tr><th>receiver</th><th>sent</th><th>retries</th><th>failed</th><th>dropped</th><th>queued</th><th>last error</th></tr></thead><tbody>${receivers}</tbody></table>
+    <h2>Sent recently</h2>
+    <table class="timeline"><thead><tr><th>when</th><th>host</th><th>alert</th><th>status</th><th>receiver</th><th>detail</th></tr></thead>
+    <tbody>${sent || `<tr><td colspan="6" class="muted">nothing yet</td></tr>`}</tbody></table>`;
+  const msg = (text) => { document.getElementById("smsg").innerHTML = `<span class="error">${esc(text)}</span>`; };
+  document.getElementById("sf").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(e.target).entries());
+    sessionStorage.setItem("hotspare-token", f.token);
+    const matchers = {};
+    for (const k of ["site", "host", "group", "kind", "severity"]) if (f[k]) matchers[k] = f[k];
+    const body = { matchers, end: Date.now() / 1000 + Number(f.hours) * 3600, comment: f.comment, created_by: "dashboard" };
+    try {
+      await api("/api/silences", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+      render();
+    } catch (err) { msg(err.message); }
+  });
+  const bindExpire = () => {
+    for (const b of view.querySelectorAll("[data-expire]")) b.addEventListener("click", async () => {
+      try { await api(`/api/silences/${encodeURIComponent(b.dataset.expire)}`, { method: "DELETE" }); render(); }
+      catch (err) { msg(err.message); }
+    });
+  };
+  bindExpire();
+  return {
+    name: "alerts",
+    onAlerts(data) {
+      document.getElementById("alerts-live").innerHTML = alertsHtml(data.alerts);
+      document.getElementById("silences-live").innerHTML = silencesHtml(data.silences);
+      bindExpire();
+    },
+  };
+}
+
 // --- routing and live updates -------------------------------------------------------------
 let renderTimer = null;
 function scheduleRender() {
@@ -270,6 +350,7 @@ async function render() {
     if (m) current = await hostView(decodeURIComponent(m[1]), decodeURIComponent(m[2]));
     else if (path === "/availability") current = await availabilityView(q);
     else if (path === "/maintenance") current = await maintenanceView();
+    else if (path === "/alerts") current = await alertsView();
     else current = await fleetView(q);
   } catch (err) {
     view.innerHTML = `<p class="error">${esc(err.message)}</p>`;
@@ -282,6 +363,7 @@ function connect() {
   es.addEventListener("hello", () => { live.className = "live on"; });
   es.addEventListener("hosts", (e) => { if (current && current.onHosts) current.onHosts(JSON.parse(e.data)); });
   es.addEventListener("maintenance", () => { if (current && current.name === "maintenance") scheduleRender(); });
+  es.addEventListener("alerts", (e) => { if (current && current.onAlerts) current.onAlerts(JSON.parse(e.data)); });
   es.onerror = () => { live.className = "live off"; };
 }
 window.addEventListener("hashchange", render);

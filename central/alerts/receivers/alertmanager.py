@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from central.alerts.config import ReceiverConfig
-from central.alerts.model import Alert, AlertKey, Notification, Status, Subject
+from central.alerts.model import Alert, AlertKey, Notification, Status, Subject, host_url
 from central.alerts.receivers.http import DeliveryError, post, rfc3339
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def alert_payload(alert: Alert, now: float, ttl: float, external_url: str) -> di
         "endsAt": rfc3339(max(ends, alert.starts_at)),
     }
     if external_url:
-        out["generatorURL"] = f"{external_url}/hosts/{alert.labels['site']}/{alert.labels['host']}"
+        out["generatorURL"] = host_url(external_url, alert.labels)
     return out
 
 

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from central.alerts.config import ReceiverConfig
-from central.alerts.model import Notification
+from central.alerts.model import Notification, host_url
 from central.alerts.receivers.http import DeliveryError, rfc3339
 
 
@@ -38,9 +38,7 @@ def message(
         if alert.ends_at is not None:
             lines.append(f"  ended:  {rfc3339(alert.ends_at)}")
         if external_url:
-            lines.append(
-                f"  link:   {external_url}/hosts/{alert.labels['site']}/{alert.labels['host']}"
-            )
+            lines.append(f"  link:   {host_url(external_url, alert.labels)}")
         lines.append("")
     msg.set_content("\n".join(lines))
     return msg

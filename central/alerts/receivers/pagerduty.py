@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from central.alerts.config import ReceiverConfig
-from central.alerts.model import Alert, Notification, Severity, Status
+from central.alerts.model import Alert, Notification, Severity, Status, host_url
 from central.alerts.receivers.http import DeliveryError, post, rfc3339
 
 CLIENT = "hotspare"
@@ -52,7 +52,7 @@ def event(alert: Alert, routing_key: str, external_url: str = "") -> dict[str, A
         "client": CLIENT,
     }
     if external_url:
-        out["client_url"] = f"{external_url}/hosts/{alert.labels['site']}/{alert.labels['host']}"
+        out["client_url"] = host_url(external_url, alert.labels)
     return out
 
 

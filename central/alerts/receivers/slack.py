@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from central.alerts.config import ReceiverConfig
-from central.alerts.model import Alert, Notification, Severity, Status
+from central.alerts.model import Alert, Notification, Severity, Status, host_url
 from central.alerts.receivers.http import post
 
 MAX_ALERTS = 20
@@ -33,7 +33,7 @@ def _line(alert: Alert, external_url: str) -> str:
     if alert.detail:
         text += f"\n{_escape(alert.detail)}"
     if external_url:
-        url = f"{external_url}/hosts/{alert.labels['site']}/{alert.labels['host']}"
+        url = host_url(external_url, alert.labels)
         text += f"\n<{url}|open in hotspare>"
     return text[:3000]  # a section's text limit
 

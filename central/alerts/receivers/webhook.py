@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from central.alerts.config import ReceiverConfig
-from central.alerts.model import Alert, Notification
+from central.alerts.model import Alert, Notification, host_url
 from central.alerts.receivers.http import post, rfc3339
 
 VERSION = 1
@@ -34,7 +34,7 @@ def alert_dict(alert: Alert, external_url: str = "") -> dict[str, Any]:
         "oneShot": alert.one_shot,
     }
     if external_url:
-        out["url"] = f"{external_url}/hosts/{alert.labels['site']}/{alert.labels['host']}"
+        out["url"] = host_url(external_url, alert.labels)
     return out
 
 
