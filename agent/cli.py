@@ -169,7 +169,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.promotion:
         from .promotion.demo import run as run_promotion
 
-        return run_promotion(args.duration, args.pace)
+        return run_promotion(args.duration, args.pace, dashboard=args.dashboard)
     from .demo import run
 
     return run(args.duration, dashboard=args.dashboard)

@@ -46,3 +46,40 @@ def test_demo_with_dashboard_serves_the_demo_host_and_cleans_up():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_promotion_demo_with_dashboard_shows_both_hosts_and_the_promotion():
+    """The README's full demo: primary and standby on the dashboard; the standby ends primary."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "demo", "--promotion", "--dashboard"]
+        + ["--duration", "24", "--pace", "4"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        m = re.search(r"dashboard (http://127\.0\.0\.1:\d+/)", first)
+        assert m, first
+        url = m.group(1)
+
+        def host(name):
+            try:
+                with urllib.request.urlopen(f"{url}api/hosts/demo/{name}", timeout=2) as r:
+                    return json.loads(r.read())
+            except OSError:
+                return None
+
+        primary = wait_for(lambda: (h := host("db-01")) and h["groups"] and h, 30, "db-01")
+        assert {g["id"] for g in primary["groups"]} >= {"power"}
+        promoted = wait_for(
+            lambda: (h := host("db-02")) and h.get("role") == "primary" and h, 40, "db-02 promoted"
+        )
+        assert promoted["host"] == "db-02"
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

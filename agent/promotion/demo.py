@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+from ..demo import _start_dashboard
 from ..localbroker import LocalBroker
 from ..watch import _event_line as event_line
 from ..watch import watch
@@ -171,7 +172,7 @@ class _Trail:
         self.client.loop_stop()
 
 
-def run(duration: float = 0, pace: float = 8.0) -> int:
+def run(duration: float = 0, pace: float = 8.0, dashboard: bool = False) -> int:
     try:
         ipmisim = _ipmisim()
     except (FileNotFoundError, ImportError) as e:
@@ -180,7 +181,7 @@ def run(duration: float = 0, pace: float = 8.0) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="hotspare-demo-"))
     stop = threading.Event()
     step = {"text": "starting"}
-    agents: list[subprocess.Popen[bytes]] = []
+    agents: list[subprocess.Popen[bytes]] = []  # and the central service with --dashboard
     try:
         broker = LocalBroker().start()
     except (FileNotFoundError, RuntimeError) as e:
@@ -232,6 +233,11 @@ def run(duration: float = 0, pace: float = 8.0) -> int:
                     step["text"] = text
                     stop.wait(pace)
 
+            where = ""
+            if dashboard:
+                central, url = _start_dashboard(tmp, broker.url)
+                agents.append(central)
+                where = f"; dashboard {url}"
             threading.Thread(target=scenario, daemon=True).start()
 
             trail = _Trail(broker.port)
@@ -249,10 +255,10 @@ def run(duration: float = 0, pace: float = 8.0) -> int:
                     + f"\n\n{step['text']}\n"
                     f"track files (keepalived priority offsets): db-01 {t['db-01']}, "
                     f"db-02 {t['db-02']}; db-01 chassis power {'on' if power == '1' else 'off'}\n"
-                    f"(broker {broker.url}; logs in {tmp}; Ctrl-C stops the demo)"
+                    f"(broker {broker.url}{where}; logs in {tmp}; Ctrl-C stops the demo)"
                 )
 
-            print(f"hotspare demo: broker {broker.url}, logs in {tmp}; Ctrl-C stops")
+            print(f"hotspare demo: broker {broker.url}{where}, logs in {tmp}; Ctrl-C stops")
             try:
                 watch(broker.url, "hotspare/v1", duration, footer=footer)
             finally:
