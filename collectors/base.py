@@ -198,3 +198,14 @@ def read_secret(path: str) -> str:
         )
     with open(path, encoding="utf-8") as fh:
         return fh.readline().rstrip("\r\n")
+
+
+def secret_option(collector: str, key: str, path: str) -> str:
+    """``read_secret(path)`` for a collector's ``key``; ValueError naming both when it fails.
+
+    The message carries the OS's reason or the mode refusal, never the file's content.
+    """
+    try:
+        return read_secret(path)
+    except OSError as e:
+        raise ValueError(f"collector {collector}: {key}: {e.strerror or e}") from None

@@ -24,14 +24,13 @@ from agent.config import ConfigError, load
 from agent.evaluate import Evaluator, Policy, group_status
 from agent.model import ComponentHealth, GroupState
 from agent.poller import Poller
-from collectors.base import State
+from collectors.base import State, read_secret
 from collectors.snmp import (
     OPTIONS,
     SnmpCollector,
     create,
     interpret,
     port_state,
-    read_secret,
     shared_engine,
 )
 from collectors.snmp_profiles import BY_NAME, GENERIC, choose
