@@ -55,7 +55,7 @@ class LocalBroker:
             f"log_dest file {self.dir / 'mosquitto.log'}\n"
         )
         self.proc = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(conf)],
+            self.command(conf),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -63,15 +63,35 @@ class LocalBroker:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                log = (self.dir / "mosquitto.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {log}")
+                raise RuntimeError(
+                    f"mosquitto{self.where} exited with {self.proc.returncode}: {self.log_tail()}"
+                )
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                self.probe()
                 return self
             except OSError:
                 time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{self.port} within 10 s")
+        raise RuntimeError(
+            f"mosquitto{self.where} did not listen on 127.0.0.1:{self.port} within 10 s"
+        )
+
+    # what a broker elsewhere (a network namespace) overrides
+
+    where = ""  # " in <place>", for messages
+
+    def command(self, conf: Path) -> list[str]:
+        return [mosquitto_binary(), "-c", str(conf)]
+
+    def probe(self) -> None:
+        """Returns when the listener accepts a connection; OSError while it does not."""
+        socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+
+    def log_tail(self) -> str:
+        try:
+            return (self.dir / "mosquitto.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -151,7 +151,7 @@ class AgentProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "agent", "--config", str(self.config)],
+                self.argv(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -159,6 +159,9 @@ class AgentProcess:
                 cwd=ROOT,
             )
         return self
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "agent.cli", "agent", "--config", str(self.config)]
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None
