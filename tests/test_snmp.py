@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -416,9 +417,13 @@ def snmpd():
     d.stop()
 
 
+# a name of this process alone: another checkout's suite may run beside this one
+UPLINK = f"hss{os.getpid() % 10_000_000}"
+
+
 @pytest.fixture
 def veth():
-    v = Veth("hss-up0")
+    v = Veth(UPLINK)
     yield v
     v.remove()
 
@@ -441,7 +446,7 @@ def v3_options(tmp_path, port, **kw):
 
 
 def test_v3_authpriv_sha256_aes_and_a_port_going_down(snmpd, veth, tmp_path):
-    c = create("tor-b", v3_options(tmp_path, snmpd.port, ports=["hss-up0", "lo", "nosuch0"]))
+    c = create("tor-b", v3_options(tmp_path, snmpd.port, ports=[UPLINK, "lo", "nosuch0"]))
 
     async def until(port_state: State) -> dict:
         # snmpd re-reads the interface table every few seconds: poll until it shows
@@ -449,7 +454,7 @@ def test_v3_authpriv_sha256_aes_and_a_port_going_down(snmpd, veth, tmp_path):
         while True:
             snap = await c.collect(time.time())
             states = {r.id: r for r in snap.readings}
-            port = states.get("switch/tor-b/port/hss-up0")
+            port = states.get(f"switch/tor-b/port/{UPLINK}")
             if (port and port.state == port_state) or time.monotonic() > deadline:
                 return states
             await asyncio.sleep(0.3)
@@ -462,9 +467,9 @@ def test_v3_authpriv_sha256_aes_and_a_port_going_down(snmpd, veth, tmp_path):
     up, down = asyncio.run(run())
     assert up["switch/tor-b"].state == State.OK, up["switch/tor-b"].detail
     assert up["switch/tor-b/port/lo"].state == State.OK
-    assert up["switch/tor-b/port/hss-up0"].state == State.OK
+    assert up[f"switch/tor-b/port/{UPLINK}"].state == State.OK
     assert up["switch/tor-b/port/nosuch0"].state == State.UNKNOWN
-    port = down["switch/tor-b/port/hss-up0"]
+    port = down[f"switch/tor-b/port/{UPLINK}"]
     assert port.state == State.FAILED and "admin up, oper down" in port.detail, port
     assert down["switch/tor-b/port/lo"].state == State.OK
 
