@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from agent.poller import Poller
 from collectors.base import State, read_secret
 from collectors.snmp import (
     OPTIONS,
+    Credentials,
     SnmpCollector,
     create,
     interpret,
@@ -701,3 +703,33 @@ def test_discover_snmp_lists_the_device_and_proposes_a_loadable_entry(snmpsim, t
     assert (
         dead.returncode == 69 and "does not answer" in dead.stderr
     ) or "no answer" in dead.stderr
+
+
+def test_a_trap_source_given_by_name_is_resolved_off_the_event_loop(monkeypatch):
+    from collectors import snmp_traps
+
+    resolved_in: list[threading.Thread] = []
+
+    def resolve(name: str) -> str:
+        resolved_in.append(threading.current_thread())
+        return "192.0.2.7" if name == "tor-n.example" else name
+
+    monkeypatch.setattr(snmp_traps, "_address", resolve)
+    creds = Credentials("2c", community="c-n")
+
+    async def run() -> tuple[snmp_traps.Listener, threading.Thread]:
+        listener = snmp_traps.register("127.0.0.1:0", "tor-n.example", "tor-n", print, creds)
+        try:
+            async with asyncio.timeout(10):
+                while "192.0.2.7" not in listener.devices:
+                    await asyncio.sleep(0.01)
+            snmp_traps.register("127.0.0.1:0", "192.0.2.8", "tor-m", print, creds)
+            return listener, threading.current_thread()
+        finally:
+            listener.engine.close_dispatcher()
+            snmp_traps._LISTENERS.pop((asyncio.get_running_loop(), "127.0.0.1:0"), None)
+
+    listener, loop_thread = asyncio.run(run())
+    assert list(listener.devices["192.0.2.7"]) == ["tor-n"]
+    assert list(listener.devices["192.0.2.8"]) == ["tor-m"]  # an address: no lookup at all
+    assert len(resolved_in) == 1 and resolved_in[0] is not loop_thread
