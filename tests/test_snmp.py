@@ -38,7 +38,16 @@ from collectors.snmp import (
 )
 from collectors.snmp_profiles import BY_NAME, GENERIC, choose
 from tests.conftest import hotspare
-from tests.snmp_peer import V3_AUTH, V3_PRIV, V3_USER, Snmpd, SnmpSim, Veth, free_udp_port
+from tests.snmp_peer import (
+    V3_AUTH,
+    V3_PRIV,
+    V3_USER,
+    Snmpd,
+    SnmpSim,
+    Veth,
+    free_udp_port,
+    wait_for_snmp,
+)
 from tests.snmprec import FIXTURES, index, walked
 from tests.snmprec import load as load_rec
 
@@ -654,6 +663,7 @@ def test_a_slow_switch_is_cut_off_at_its_deadline(snmpsim):
         ]
     )
     try:
+        wait_for_snmp(relay_port, "arista_eos")  # the relay answers: the cut-off is the deadline
         c = create(
             "slow",
             opts(
