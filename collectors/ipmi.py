@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import logging
 import os
 import re
 import stat
@@ -66,6 +67,8 @@ from collectors.base import (
     read_secret,  # noqa: F401  (agent/cli.py reads --password-file through it)
     secret_option,
 )
+
+log = logging.getLogger("hotspare.ipmi")
 
 OPTIONS: dict[str, Option] = {
     "address": Option(
@@ -627,8 +630,11 @@ class IpmiCollector:
         with self._lock:
             try:
                 views = self._poll(now)
-            except Exception:
+            except Exception as first:
                 # one failure may be a stale session or a lost datagram: a fresh session, once
+                log.debug(
+                    "%s: poll failed, retrying: %s", self.name, self.redact(_error_text(first))
+                )
                 self._drop_session()
                 try:
                     views = self._poll(now)
@@ -714,7 +720,10 @@ class IpmiCollector:
             return fn(self._session())
         except BmcError:
             raise
-        except Exception:
+        except Exception as first:
+            log.debug(
+                "%s: %s failed, retrying: %s", self.name, what, self.redact(_error_text(first))
+            )
             self._drop_session()
             try:
                 return fn(self._session())

@@ -324,3 +324,24 @@ def test_id_prefix_puts_components_and_groups_under_it():
     assert power.members == ("node2/psu/1", "node2/psu/2")
     assert all(r.id.startswith("node2/") for r in snap.readings)
     assert prefixed(snap, "") is snap
+
+
+def test_a_poll_that_fails_once_is_retried_and_said_in_the_log_without_the_password(caplog):
+    from collectors.ipmi import IpmiCollector
+
+    c = IpmiCollector("bmc", "192.0.2.1", username="admin", password="hunter2")
+    attempts = []
+
+    def poll(now):
+        attempts.append(now)
+        if len(attempts) == 1:
+            raise TimeoutError("no answer for admin:hunter2")
+        return []
+
+    c._poll = poll
+    c._drop_session = lambda: None
+    caplog.set_level("DEBUG", logger="hotspare.ipmi")
+    assert c.collect(5.0).readings == ()
+    assert attempts == [5.0, 5.0]
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert "poll failed, retrying: TimeoutError: no answer for admin:***" in said
