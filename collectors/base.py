@@ -17,6 +17,7 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -172,6 +173,14 @@ class Option:
     required: bool = False
     choices: tuple[Any, ...] = ()
     example: Any = None
+
+
+def option_values(options: Mapping[str, Any], declared: Mapping[str, Option]) -> dict[str, Any]:
+    """``options`` with every declared key present, a missing one at its default.
+
+    The agent's configuration hands ``create`` every key already; tools and tests may not.
+    """
+    return {key: options.get(key, opt.default) for key, opt in declared.items()}
 
 
 class Collector(Protocol):
