@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import demo
 from agent.demo import mdstat_text
+from agent.localbroker import stop_process
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 HEAVY_MODULES = ("pysnmp", "pyghmi", "prometheus_client", "jsonschema")
@@ -60,13 +61,7 @@ class Procs:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout)
         with contextlib.suppress(ValueError):
             self.procs.remove(proc)
 

@@ -19,7 +19,6 @@ and the marginal cost per OID is shown too. Appends a section to bench/RESULTS.m
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -32,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import harness as h
+
+from agent.localbroker import stop_process
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -105,10 +106,7 @@ class Switches:
             time.sleep(0.3)
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(10)
+        stop_process(self.proc, 10)  # killed if it outlives the 10 s
         sh("ip", "netns", "del", NS, check=False)
         subprocess.run(["rm", "-rf", str(self.dir)], check=False)
 
@@ -280,9 +278,7 @@ def trap_latency(traps: int) -> tuple[list[float], str]:
     finally:
         client.loop_stop()
         client.disconnect()
-        agent.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            agent.wait(10)
+        stop_process(agent, 10)
         sim.stop()
         broker.stop()
         subprocess.run(["rm", "-rf", str(work), str(broker.dir)], check=False)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from agent.localbroker import stop_process
+
 SNMPSIM_VENV = Path(os.environ.get("HOTSPARE_SNMPSIM_VENV", "/var/tmp/hotspare-snmpsim"))
 SNMPREC = Path(__file__).parent / "fixtures" / "snmprec"
 
@@ -68,13 +70,7 @@ class _Peer:
             raise AssertionError(f"{e}\n{tail}") from None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
