@@ -16,6 +16,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    """SIGTERM, ``timeout`` seconds for it to exit, then SIGKILL; reaped either way."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def mosquitto_binary() -> str:
     for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
         if candidate and Path(candidate).exists():
@@ -55,7 +67,7 @@ class LocalBroker:
             f"log_dest file {self.dir / 'mosquitto.log'}\n"
         )
         self.proc = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(conf)],
+            self.command(conf),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -63,24 +75,38 @@ class LocalBroker:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                log = (self.dir / "mosquitto.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {log}")
+                raise RuntimeError(
+                    f"mosquitto{self.where} exited with {self.proc.returncode}: {self.log_tail()}"
+                )
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                self.probe()
                 return self
             except OSError:
                 time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{self.port} within 10 s")
+        raise RuntimeError(
+            f"mosquitto{self.where} did not listen on 127.0.0.1:{self.port} within 10 s"
+        )
+
+    # what a broker elsewhere (a network namespace) overrides
+
+    where = ""  # " in <place>", for messages
+
+    def command(self, conf: Path) -> list[str]:
+        return [mosquitto_binary(), "-c", str(conf)]
+
+    def probe(self) -> None:
+        """Returns when the listener accepts a connection; OSError while it does not."""
+        socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+
+    def log_tail(self) -> str:
+        try:
+            return (self.dir / "mosquitto.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 5)
         self.proc = None
 
     def __enter__(self) -> LocalBroker:

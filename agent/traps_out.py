@@ -79,6 +79,7 @@ class TrapSender:
         self._started = time.monotonic()
         self._next_id = int.from_bytes(os.urandom(3), "big")
         self.failures = 0
+        self._failing: set[tuple[str, int]] = set()
 
     def send(self, transition: Any, seq: int, margin: int | None = None) -> None:
         self._next_id = (self._next_id + 1) & 0x7FFFFFFF
@@ -91,8 +92,13 @@ class TrapSender:
                 self._sock.sendto(message, target)
             except OSError as e:
                 self.failures += 1
-                if self.failures == 1:
+                if target not in self._failing:  # said when it starts failing, not every time
+                    self._failing.add(target)
                     log.warning("cannot send a trap to %s:%d: %s", *target, e)
+            else:
+                if target in self._failing:
+                    self._failing.discard(target)
+                    log.info("traps to %s:%d are sent again", *target)
 
     def close(self) -> None:
         self._sock.close()

@@ -8,6 +8,7 @@ process started here is registered with a ``Procs`` and ended by it; every serve
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.client
 import json
 import os
@@ -27,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import demo
 from agent.demo import mdstat_text
+from agent.localbroker import stop_process
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 HEAVY_MODULES = ("pysnmp", "pyghmi", "prometheus_client", "jsonschema")
@@ -59,13 +61,7 @@ class Procs:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout)
         with contextlib.suppress(ValueError):
             self.procs.remove(proc)
 
@@ -178,6 +174,21 @@ def first_line(argv: list[str]) -> str:
         return "?"
     text = (out.stdout or out.stderr).strip()
     return text.splitlines()[0] if text else "?"
+
+
+def stamp() -> str:
+    """Now, as the heading of a RESULTS.md section gives it."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def append_results(path: Path, text: str, header: str = "") -> None:
+    """Append a section to ``path`` (``header`` first when the file is new) and say so."""
+    fresh = not path.exists()
+    with path.open("a") as f:
+        if fresh:
+            f.write(header)
+        f.write("\n" + text)
+    print(f"bench: appended to {path}", file=sys.stderr)
 
 
 # --- statistics -----------------------------------------------------------------------------

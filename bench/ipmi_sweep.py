@@ -32,7 +32,8 @@ COMMANDS = {
 
 def main(argv: list[str]) -> int:
     port, password_file, sweeps = int(argv[0]), argv[1], int(argv[2])
-    from collectors.ipmi import IpmiCollector, read_secret
+    from collectors.base import read_secret
+    from collectors.ipmi import IpmiCollector
 
     t0 = time.perf_counter()
     import pyghmi.ipmi.command

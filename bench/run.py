@@ -18,7 +18,6 @@ import argparse
 import ast
 import contextlib
 import dataclasses
-import datetime as dt
 import importlib.util
 import json
 import random
@@ -528,7 +527,7 @@ def record(
     ipmi: ib.IpmiResults | None = None,
 ) -> str:
     """One section of RESULTS.md: the md table (unless ``--only ipmi``), then the IPMI one."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = h.stamp()
     what = []
     if rows is not None:
         what.append(
@@ -708,12 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_record:
-        fresh = not RESULTS.exists()
-        with RESULTS.open("a") as f:
-            if fresh:
-                f.write(HEADER)
-            f.write("\n" + text)
-        print(f"bench: appended to {RESULTS}", file=sys.stderr)
+        h.append_results(RESULTS, text, HEADER)
     return 0
 
 
@@ -735,16 +729,14 @@ def net_only(args: argparse.Namespace, mode: str, seed: int) -> int:
     )
     info["load average (1/5/15 min) at start / end"] = f"{load_start} / {h.loadavg()}"
     info["net run"] = f"{result.elapsed:.0f} s, seed {seed}"
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = h.stamp()
     lines = [f"## {stamp} — {mode} run net only ({nb.describe(nplan)})", ""]
     lines += [f"- {k}: {v}" for k, v in info.items()]
     text = "\n".join(lines) + "\n\n" + nb.markdown(result)
     print()
     print(text)
     if not args.no_record:
-        with RESULTS.open("a") as f:
-            f.write("\n" + text)
-        print(f"bench: appended to {RESULTS}", file=sys.stderr)
+        h.append_results(RESULTS, text, HEADER)
     return 0
 
 

@@ -19,8 +19,6 @@ and the marginal cost per OID is shown too. Appends a section to bench/RESULTS.m
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import json
 import os
 import resource
@@ -31,6 +29,10 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import harness as h
+
+from agent.localbroker import stop_process
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -104,10 +106,7 @@ class Switches:
             time.sleep(0.3)
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(10)
+        stop_process(self.proc, 10)  # killed if it outlives the 10 s
         sh("ip", "netns", "del", NS, check=False)
         subprocess.run(["rm", "-rf", str(self.dir)], check=False)
 
@@ -279,9 +278,7 @@ def trap_latency(traps: int) -> tuple[list[float], str]:
     finally:
         client.loop_stop()
         client.disconnect()
-        agent.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            agent.wait(10)
+        stop_process(agent, 10)
         sim.stop()
         broker.stop()
         subprocess.run(["rm", "-rf", str(work), str(broker.dir)], check=False)
@@ -352,13 +349,7 @@ def run(sizes: list[int], polls: int) -> tuple[list[str], dict[str, str]]:
 
 
 def machine() -> str:
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{os.uname().nodename}, {cpu}, {os.cpu_count()} CPUs, Linux {os.uname().release}"
+    return ", ".join(v for v in h.machine().values() if v)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -383,8 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {'met' if p99 <= 0.5 else 'missed'} |",
             ]
         notes["trap latency"] = note
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = h.stamp()
     version = sh("snmpd", "-v", check=False).stdout.strip().splitlines()
     text = "\n".join(
         [
@@ -392,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             *rows,
             "",
-            f"- machine: {machine()}; load average at the end {' '.join(load)}",
+            f"- machine: {machine()}; load average at the end {h.loadavg()}",
             f"- peers: {' '.join(v for v in version if 'version' in v.lower())[:80]} in namespace {NS}, "
             f"{PORTS} veth ports, one snmpd answering every switch",
             *(f"- {k}: {v}" for k, v in notes.items()),
@@ -401,9 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if not args.no_record:
-        with RESULTS.open("a") as f:
-            f.write("\n" + text)
-        print(f"bench: appended to {RESULTS}", file=sys.stderr)
+        h.append_results(RESULTS, text)
     return 0
 
 

@@ -17,6 +17,7 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -174,6 +175,14 @@ class Option:
     example: Any = None
 
 
+def option_values(options: Mapping[str, Any], declared: Mapping[str, Option]) -> dict[str, Any]:
+    """``options`` with every declared key present, a missing one at its default.
+
+    The agent's configuration hands ``create`` every key already; tools and tests may not.
+    """
+    return {key: options.get(key, opt.default) for key, opt in declared.items()}
+
+
 class Collector(Protocol):
     """A collector instance. ``collect`` may block (it runs in its own thread) or be a coroutine."""
 
@@ -198,3 +207,14 @@ def read_secret(path: str) -> str:
         )
     with open(path, encoding="utf-8") as fh:
         return fh.readline().rstrip("\r\n")
+
+
+def secret_option(collector: str, key: str, path: str) -> str:
+    """``read_secret(path)`` for a collector's ``key``; ValueError naming both when it fails.
+
+    The message carries the OS's reason or the mode refusal, never the file's content.
+    """
+    try:
+        return read_secret(path)
+    except OSError as e:
+        raise ValueError(f"collector {collector}: {key}: {e.strerror or e}") from None

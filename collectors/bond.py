@@ -56,6 +56,7 @@ from collectors.base import (
     Snapshot,
     State,
     Verdict,
+    option_values,
 )
 
 OPTIONS: dict[str, Option] = {
@@ -444,9 +445,5 @@ class BondCollector:
 
 
 def create(name: str, options: Mapping[str, Any]) -> BondCollector:
-    return BondCollector(
-        name=name,
-        sysfs=options.get("sysfs", "/sys"),
-        procfs=options.get("procfs", "/proc"),
-        bonds=tuple(options.get("bonds", ())),
-    )
+    o = option_values(options, OPTIONS)
+    return BondCollector(name=name, sysfs=o["sysfs"], procfs=o["procfs"], bonds=tuple(o["bonds"]))

@@ -34,7 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collectors.base import GroupKind, GroupSpec, Kind, Option, Reading, Snapshot, State
+from collectors.base import (
+    GroupKind,
+    GroupSpec,
+    Kind,
+    Option,
+    Reading,
+    Snapshot,
+    State,
+    option_values,
+)
 
 OPTIONS: dict[str, Option] = {
     "sysfs": Option(str, "/sys", "Root of the sysfs tree (class/hwmon, class/power_supply)."),
@@ -285,8 +294,5 @@ class HwmonCollector:
 
 
 def create(name: str, options: Mapping[str, Any]) -> HwmonCollector:
-    return HwmonCollector(
-        name=name,
-        sysfs=options.get("sysfs", "/sys"),
-        temperatures=bool(options.get("temperatures", True)),
-    )
+    o = option_values(options, OPTIONS)
+    return HwmonCollector(name=name, sysfs=o["sysfs"], temperatures=bool(o["temperatures"]))

@@ -42,8 +42,8 @@ How sensors become components and groups
 from __future__ import annotations
 
 import contextlib
-import errno
 import fnmatch
+import logging
 import os
 import re
 import stat
@@ -64,7 +64,11 @@ from collectors.base import (
     State,
     Verdict,
     prefixed,
+    read_secret,  # noqa: F401  (agent/cli.py reads --password-file through it)
+    secret_option,
 )
+
+log = logging.getLogger("hotspare.ipmi")
 
 OPTIONS: dict[str, Option] = {
     "address": Option(
@@ -584,20 +588,6 @@ def local_device_error(path: str, access: Any = os.access) -> str | None:
     return None
 
 
-def read_secret(path: str) -> str:
-    """The first line of a secrets file, which must not be readable by group or others."""
-    if not path:
-        return ""
-    st = os.stat(path)
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PermissionError(
-            errno.EACCES,
-            f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); make it 0600 or 0400",
-        )
-    with open(path, encoding="utf-8") as fh:
-        return fh.readline().rstrip("\r\n")
-
-
 @dataclass
 class IpmiCollector:
     name: str
@@ -640,8 +630,11 @@ class IpmiCollector:
         with self._lock:
             try:
                 views = self._poll(now)
-            except Exception:
+            except Exception as first:
                 # one failure may be a stale session or a lost datagram: a fresh session, once
+                log.debug(
+                    "%s: poll failed, retrying: %s", self.name, self.redact(_error_text(first))
+                )
                 self._drop_session()
                 try:
                     views = self._poll(now)
@@ -727,7 +720,10 @@ class IpmiCollector:
             return fn(self._session())
         except BmcError:
             raise
-        except Exception:
+        except Exception as first:
+            log.debug(
+                "%s: %s failed, retrying: %s", self.name, what, self.redact(_error_text(first))
+            )
             self._drop_session()
             try:
                 return fn(self._session())
@@ -930,10 +926,7 @@ def create(name: str, options: Mapping[str, Any]) -> IpmiCollector:
     layout = Layout(
         options["psu_required"], options["psu_slots"], options["fan_required"], options["fan_slots"]
     )
-    try:
-        password = read_secret(options["password_file"])
-    except OSError as e:
-        raise ValueError(f"collector {name}: password_file: {e.strerror or e}") from None
+    password = secret_option(name, "password_file", options["password_file"])
     return IpmiCollector(
         name=name,
         address=options["address"],

@@ -70,6 +70,7 @@ from collectors.base import (
     Snapshot,
     State,
     disk_of,
+    option_values,
 )
 
 OPTIONS: dict[str, Option] = {
@@ -685,7 +686,7 @@ class MdstatCollector:
 
 def create(name: str, options: Mapping[str, Any]) -> MdstatCollector:
     """A collector from its configuration options (see OPTIONS)."""
-    path = options.get("path", OPTIONS["path"].default)
+    path = option_values(options, OPTIONS)["path"]
     if not isinstance(path, str):
         raise TypeError(f"{name}: option 'path' must be a string, not {type(path).__name__}")
     return MdstatCollector(name=name, path=path)

@@ -21,7 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collectors.base import GroupKind, GroupSpec, Kind, Option, Reading, Snapshot, State
+from collectors.base import (
+    GroupKind,
+    GroupSpec,
+    Kind,
+    Option,
+    Reading,
+    Snapshot,
+    State,
+    option_values,
+)
 
 OPTIONS: dict[str, Option] = {
     "interfaces": Option(
@@ -137,8 +146,9 @@ class NicCollector:
 
 
 def create(name: str, options: Mapping[str, Any]) -> NicCollector:
-    interfaces = tuple(options.get("interfaces") or ())
-    required = int(options.get("required", 1))
+    o = option_values(options, OPTIONS)
+    interfaces = tuple(o["interfaces"] or ())
+    required = int(o["required"])
     if not interfaces:
         raise ValueError(f"{name}: interfaces: expected at least one interface name")
     if len(set(interfaces)) != len(interfaces):
@@ -152,6 +162,6 @@ def create(name: str, options: Mapping[str, Any]) -> NicCollector:
         name=name,
         interfaces=interfaces,
         required=required,
-        group=options.get("group", ""),
-        sysfs=options.get("sysfs", "/sys"),
+        group=o["group"],
+        sysfs=o["sysfs"],
     )

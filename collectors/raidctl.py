@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from collectors.base import Option, Snapshot
+from collectors.base import Option, Snapshot, option_values
 from collectors.raid import arcconf, megacli, model, sasircu, ssacli, storcli
 from collectors.tool import NotApplicable, Runner, ToolError, ToolMissing, run_tool
 
@@ -95,12 +95,13 @@ class RaidCollector:
 
 def create(name: str, options: Mapping[str, Any]) -> RaidCollector:
     """A collector from its configuration options (see OPTIONS)."""
-    tool = options.get("tool")
+    o = option_values(options, OPTIONS)
+    tool = o["tool"]
     if tool not in TOOLS:
         raise ValueError(f"{name}: option 'tool' must be one of {', '.join(TOOLS)}, not {tool!r}")
     return RaidCollector(
         name=name,
         tool=tool,
-        path=options.get("path") or TOOLS[tool][1],
-        command_timeout=options.get("command_timeout") or OPTIONS["command_timeout"].default,
+        path=o["path"] or TOOLS[tool][1],
+        command_timeout=o["command_timeout"] or OPTIONS["command_timeout"].default,
     )

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from collectors.base import Kind, Option, Reading, Snapshot, State, disk_of
+from collectors.base import Kind, Option, Reading, Snapshot, State, disk_of, option_values
 from collectors.tool import NotApplicable, Runner, ToolError, ToolMissing, run_tool
 
 log = logging.getLogger("hotspare.collectors.smart")
@@ -408,7 +408,7 @@ class SmartCollector:
 
 def create(name: str, options: Mapping[str, Any]) -> SmartCollector:
     """A collector from its configuration options (see OPTIONS)."""
-    o = {k: options.get(k, opt.default) for k, opt in OPTIONS.items()}
+    o = option_values(options, OPTIONS)
     for entry in o["devices"]:
         if not entry.strip() or not entry.split()[0].startswith("/"):
             raise ValueError(

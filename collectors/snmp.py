@@ -32,13 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import logging
 import os
 import re
 import socket
-import stat
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,7 +44,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from collectors import snmp_ber as ber
-from collectors.base import GroupKind, GroupSpec, Kind, Option, Reading, Snapshot, State, prefixed
+from collectors.base import (
+    GroupKind,
+    GroupSpec,
+    Kind,
+    Option,
+    Reading,
+    Snapshot,
+    State,
+    prefixed,
+    read_secret,  # noqa: F401  (agent/config.py imports it from here for traps.community_file)
+    secret_option,
+)
 from collectors.snmp_profiles import (
     BY_NAME,
     ENT_OPER_STATE,
@@ -491,21 +500,6 @@ def octets(raw: bytes) -> str:
     except UnicodeDecodeError:
         pass
     return ":".join(f"{b:02x}" for b in raw)
-
-
-# --- secrets ---------------------------------------------------------------------------
-
-
-def read_secret(path: str) -> str:
-    """The first line of a secrets file, which must not be readable by group or others."""
-    st = os.stat(path)
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PermissionError(
-            errno.EACCES,
-            f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); make it 0600 or 0400",
-        )
-    with open(path, encoding="utf-8") as fh:
-        return fh.readline().rstrip("\r\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1111,13 +1105,6 @@ async def _resolve(address: str) -> str:
     return str(infos[0][4][0])
 
 
-def _secret(name: str, key: str, path: str) -> str:
-    try:
-        return read_secret(path)
-    except OSError as e:
-        raise ValueError(f"collector {name}: {key}: {e.strerror or e}") from None
-
-
 def credentials(name: str, options: Mapping[str, Any]) -> Credentials:
     """Credentials from the options, secrets read from their (mode-checked) files."""
     if options["version"] == "2c":
@@ -1125,7 +1112,7 @@ def credentials(name: str, options: Mapping[str, Any]) -> Credentials:
             raise ValueError(f"collector {name}: set community or community_file, not both")
         community = options["community"]
         if options["community_file"]:
-            community = _secret(name, "community_file", options["community_file"])
+            community = secret_option(name, "community_file", options["community_file"])
         if not community:
             raise ValueError(f"collector {name}: version 2c needs community or community_file")
         return Credentials("2c", community=community)
@@ -1138,11 +1125,11 @@ def credentials(name: str, options: Mapping[str, Any]) -> Credentials:
     if level in ("authPriv", "authNoPriv"):
         if not options["auth_key_file"]:
             raise ValueError(f"collector {name}: security_level {level} needs auth_key_file")
-        auth = _secret(name, "auth_key_file", options["auth_key_file"])
+        auth = secret_option(name, "auth_key_file", options["auth_key_file"])
     if level == "authPriv":
         if not options["priv_key_file"]:
             raise ValueError(f"collector {name}: security_level authPriv needs priv_key_file")
-        priv = _secret(name, "priv_key_file", options["priv_key_file"])
+        priv = secret_option(name, "priv_key_file", options["priv_key_file"])
     for key, value in (("auth_key_file", auth), ("priv_key_file", priv)):
         if value and len(value) < 8:
             raise ValueError(

@@ -15,6 +15,7 @@ the vendors' PSU / fan traps.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable
@@ -136,12 +137,29 @@ def register(
         _LISTENERS[loop, listen] = listener
         log.info("receiving SNMP traps on %s", listen)
     community = creds.community if getattr(creds, "version", "") == "2c" else ""
-    listener.add(_address(address), name, callback, community)
+
+    def add(source: str) -> None:
+        listener.add(source, name, callback, community)
+
+    if _is_ipv4(address):
+        add(address)
+    else:  # a name: resolved off the loop (a slow DNS must not stall the other collectors)
+        pending = loop.run_in_executor(None, _address, address)
+        pending.add_done_callback(lambda done: add(done.result()))
     return listener
+
+
+def _is_ipv4(address: str) -> bool:
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def _address(address: str) -> str:
     try:
         return socket.gethostbyname(address)
     except OSError:
+        log.warning("cannot resolve %s: its traps are matched by that name alone", address)
         return address

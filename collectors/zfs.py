@@ -49,6 +49,7 @@ from collectors.base import (
     State,
     Verdict,
     disk_of,
+    option_values,
 )
 from collectors.tool import NotApplicable, Runner, ToolError, ToolMissing, run_tool
 
@@ -482,8 +483,9 @@ class ZfsCollector:
 
 def create(name: str, options: Mapping[str, Any]) -> ZfsCollector:
     """A collector from its configuration options (see OPTIONS)."""
+    o = option_values(options, OPTIONS)
     return ZfsCollector(
         name=name,
-        path=options.get("path") or OPTIONS["path"].default,
-        command_timeout=options.get("command_timeout") or OPTIONS["command_timeout"].default,
+        path=o["path"] or OPTIONS["path"].default,
+        command_timeout=o["command_timeout"] or OPTIONS["command_timeout"].default,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.demo import write_atomically
-from agent.localbroker import LocalBroker
+from agent.localbroker import LocalBroker, stop_process
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
@@ -151,7 +150,7 @@ class AgentProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "agent", "--config", str(self.config)],
+                self.argv(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -159,6 +158,9 @@ class AgentProcess:
                 cwd=ROOT,
             )
         return self
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "agent.cli", "agent", "--config", str(self.config)]
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None
@@ -169,13 +171,7 @@ class AgentProcess:
         return self.proc.wait(timeout)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -11,16 +11,13 @@ import ctypes
 import itertools
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from agent.localbroker import mosquitto_binary
+from agent.localbroker import LocalBroker
+from tests.conftest import AgentProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "hsn"
@@ -91,51 +88,20 @@ def free_port_in(ns: str) -> int:
         return s.getsockname()[1]
 
 
-class NetnsBroker:
+class NetnsBroker(LocalBroker):
     """A private mosquitto on 127.0.0.1 inside namespace ``ns``."""
 
     def __init__(self, ns: Netns) -> None:
         self.ns = ns
-        self.port = free_port_in(ns.name)
-        self.dir = Path(tempfile.mkdtemp(prefix="hotspare-hsn-broker-"))
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.where = f" in {ns.name}"
+        super().__init__(port=free_port_in(ns.name))
 
-    def __enter__(self) -> NetnsBroker:
-        conf = self.dir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\n"
-            f"persistence false\nlog_dest file {self.dir / 'mosquitto.log'}\n"
-        )
-        self.proc = subprocess.Popen(
-            self.ns.exec_argv([mosquitto_binary(), "-c", str(conf)]),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"mosquitto in {self.ns.name} exited with {self.proc.returncode}"
-                )
-            try:
-                with inside(self.ns.name):
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.02)
-        self.__exit__()
-        raise RuntimeError(f"mosquitto in {self.ns.name} did not listen within 10 s")
+    def command(self, conf: Path) -> list[str]:
+        return self.ns.exec_argv(super().command(conf))
 
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def probe(self) -> None:
+        with inside(self.ns.name):
+            super().probe()
 
 
 def nic_agent_config(port: int, state_dir: Path, interfaces: list[str], interval: float) -> str:
@@ -148,38 +114,19 @@ def nic_agent_config(port: int, state_dir: Path, interfaces: list[str], interval
     )
 
 
-class NetnsAgent:
+class NetnsAgent(AgentProcess):
     """``hotspare agent`` run inside the namespace (``ip netns exec``)."""
 
     def __init__(self, ns: Netns, workdir: Path, config_text: str) -> None:
         self.ns = ns
-        self.config = workdir / "agent.toml"
-        self.config.write_text(config_text)
-        self.log = workdir / "agent.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(workdir, config_text)
+
+    def argv(self) -> list[str]:
+        return self.ns.exec_argv(super().argv())
 
     def __enter__(self) -> NetnsAgent:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        argv = [sys.executable, "-m", "agent.cli", "agent", "--config", str(self.config)]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.ns.exec_argv(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-                cwd=ROOT,
-            )
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        self.stop()

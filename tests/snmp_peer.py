@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from agent.localbroker import stop_process
+
 SNMPSIM_VENV = Path(os.environ.get("HOTSPARE_SNMPSIM_VENV", "/var/tmp/hotspare-snmpsim"))
 SNMPREC = Path(__file__).parent / "fixtures" / "snmprec"
 
@@ -45,7 +47,34 @@ def wait_for_snmp(port: int, community: str, timeout: float = 30.0, version: str
         time.sleep(0.3)
 
 
-class SnmpSim:
+class _Peer:
+    """A daemon run from a private directory (``dir``), its output in ``dir/log``."""
+
+    dir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: list[str], community: str, **popen: object) -> None:
+        """Start ``argv`` and wait until it answers ``community``; stopped again if it does not."""
+        with (self.dir / "log").open("wb") as log:  # the child has its own copy of the fd
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **popen
+            )
+        try:
+            wait_for_snmp(self.port, community)
+        except AssertionError as e:
+            tail = "".join(
+                p.read_text(errors="replace")[-2000:] for p in sorted(self.dir.glob("*log"))
+            )
+            self.stop()
+            raise AssertionError(f"{e}\n{tail}") from None
+
+    def stop(self) -> None:
+        stop_process(self.proc, 10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SnmpSim(_Peer):
     """snmpsim-command-responder on 127.0.0.1, one community per recording."""
 
     def __init__(self, recordings: Iterable[Path] | None = None) -> None:
@@ -60,14 +89,14 @@ class SnmpSim:
             shutil.chown(p, "nobody", "nogroup")
         self.dir.chmod(0o755)
         self.port = free_udp_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, community: str | None = None) -> SnmpSim:
         exe = SNMPSIM_VENV / "bin" / "snmpsim-command-responder"
         if not exe.exists():
+            self.stop()
             raise AssertionError(f"{exe} missing: run scripts/bootstrap")
-        log = (self.dir / "log").open("wb")
-        self.proc = subprocess.Popen(
+        first = community or next(iter(sorted(self.data.glob("*.snmprec")))).stem
+        self._spawn(
             [
                 str(exe),
                 f"--data-dir={self.data}",
@@ -76,17 +105,9 @@ class SnmpSim:
                 "--process-user=nobody",
                 "--process-group=nogroup",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            first,
             cwd=self.dir,
         )
-        first = community or next(iter(sorted(self.data.glob("*.snmprec")))).stem
-        try:
-            wait_for_snmp(self.port, first)
-        except AssertionError:
-            self.stop()
-            raise AssertionError((self.dir / "log").read_text(errors="replace")[-2000:]) from None
         return self
 
     def edit(self, name: str, oid: str, value: str) -> None:
@@ -100,23 +121,13 @@ class SnmpSim:
         st = path.stat()
         os.utime(path, (st.st_atime, st.st_mtime + 2))
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 V3_USER = "hsuser"
 V3_AUTH = "hs-auth-passphrase"
 V3_PRIV = "hs-priv-passphrase"
 
 
-class Snmpd:
+class Snmpd(_Peer):
     """net-snmp's snmpd on 127.0.0.1 with a v2c community and a v3 authPriv (SHA-256/AES) user."""
 
     def __init__(self, community: str = "hs-public") -> None:
@@ -130,44 +141,18 @@ class Snmpd:
             f'createUser {V3_USER} SHA-256 "{V3_AUTH}" AES "{V3_PRIV}"\n'
             f"rouser {V3_USER} priv\n"
         )
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Snmpd:
         env = {**os.environ, "SNMP_PERSISTENT_DIR": str(self.dir), "MIBS": ""}
-        log = (self.dir / "log").open("wb")
-        self.proc = subprocess.Popen(
+        self._spawn(
             [
-                "snmpd",
-                "-f",
-                "-C",
-                "-c",
-                str(self.dir / "snmpd.conf"),
-                "-Lf",
-                str(self.dir / "snmpd.log"),
-                "-p",
-                str(self.dir / "pid"),
+                *("snmpd", "-f", "-C", "-c", str(self.dir / "snmpd.conf")),
+                *("-Lf", str(self.dir / "snmpd.log"), "-p", str(self.dir / "pid")),
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            self.community,
             env=env,
         )
-        try:
-            wait_for_snmp(self.port, self.community)
-        except AssertionError:
-            self.stop()
-            raise
         return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Veth:

@@ -249,11 +249,13 @@ def test_udev_monitor_sees_a_nic_added_and_triggers_the_net_collectors(tmp_path)
             with inside(ns.name):
                 assert mon.start(loop)
             a, _b = ns.veth()
-            for _ in range(200):
-                await asyncio.sleep(0.01)
-                if ("udev:net", f"add {a}") in seen:
-                    break
-            mon.stop(loop)
+            try:
+                for _ in range(1000):  # up to 10 s on a loaded machine
+                    await asyncio.sleep(0.01)
+                    if ("udev:net", f"add {a}") in seen:
+                        break
+            finally:
+                mon.stop(loop)
         assert ("udev:net", f"add {a}") in seen
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:

@@ -19,6 +19,7 @@ from agent.evaluate import group_status
 from agent.model import ComponentHealth, GroupState
 from collectors.base import GroupKind, Kind, State, Verdict
 from collectors.ipmi import (
+    OPTIONS,
     READING_REDUNDANCY,
     READING_SENSOR_SPECIFIC,
     READING_THRESHOLD,
@@ -30,8 +31,8 @@ from collectors.ipmi import (
     SensorView,
     component_id,
     component_state,
+    create,
     decode_sel_entry,
-    read_secret,
     redundancy_group,
     sel_info,
     snapshot,
@@ -286,14 +287,23 @@ def test_breaker_backs_off_and_recovers():
     assert b.allow(32) and b.failures == 0
 
 
-def test_secrets_file_must_be_private(tmp_path):
+def opts(**kw):
+    return {**{k: v.default for k, v in OPTIONS.items()}, **kw}
+
+
+def test_password_file_must_be_private_and_never_shown(tmp_path):
     f = tmp_path / "bmc.pass"
     f.write_text("hunter2\n")
     f.chmod(0o644)
-    with pytest.raises(PermissionError, match="readable by others"):
-        read_secret(str(f))
+    with pytest.raises(ValueError, match=r"password_file: .*readable by others") as e:
+        create("bmc", opts(address="192.0.2.1", username="admin", password_file=str(f)))
+    assert "hunter2" not in str(e.value)
     f.chmod(0o600)
-    assert read_secret(str(f)) == "hunter2"
+    c = create("bmc", opts(address="192.0.2.1", username="admin", password_file=str(f)))
+    assert c.password == "hunter2"
+    assert "hunter2" not in repr(c)
+    with pytest.raises(ValueError, match="collector bmc: password_file: No such file"):
+        create("bmc", opts(address="192.0.2.1", password_file=str(tmp_path / "missing")))
 
 
 def test_a_sensor_the_bmc_cannot_read_is_unknown_not_failed():
@@ -314,3 +324,24 @@ def test_id_prefix_puts_components_and_groups_under_it():
     assert power.members == ("node2/psu/1", "node2/psu/2")
     assert all(r.id.startswith("node2/") for r in snap.readings)
     assert prefixed(snap, "") is snap
+
+
+def test_a_poll_that_fails_once_is_retried_and_said_in_the_log_without_the_password(caplog):
+    from collectors.ipmi import IpmiCollector
+
+    c = IpmiCollector("bmc", "192.0.2.1", username="admin", password="hunter2")
+    attempts = []
+
+    def poll(now):
+        attempts.append(now)
+        if len(attempts) == 1:
+            raise TimeoutError("no answer for admin:hunter2")
+        return []
+
+    c._poll = poll
+    c._drop_session = lambda: None
+    caplog.set_level("DEBUG", logger="hotspare.ipmi")
+    assert c.collect(5.0).readings == ()
+    assert attempts == [5.0, 5.0]
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert "poll failed, retrying: TimeoutError: no answer for admin:***" in said

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,19 +26,28 @@ from agent.config import ConfigError, load
 from agent.evaluate import Evaluator, Policy, group_status
 from agent.model import ComponentHealth, GroupState
 from agent.poller import Poller
-from collectors.base import State
+from collectors.base import State, read_secret
 from collectors.snmp import (
     OPTIONS,
+    Credentials,
     SnmpCollector,
     create,
     interpret,
     port_state,
-    read_secret,
     shared_engine,
 )
 from collectors.snmp_profiles import BY_NAME, GENERIC, choose
 from tests.conftest import hotspare
-from tests.snmp_peer import V3_AUTH, V3_PRIV, V3_USER, Snmpd, SnmpSim, Veth, free_udp_port
+from tests.snmp_peer import (
+    V3_AUTH,
+    V3_PRIV,
+    V3_USER,
+    Snmpd,
+    SnmpSim,
+    Veth,
+    free_udp_port,
+    wait_for_snmp,
+)
 from tests.snmprec import FIXTURES, index, walked
 from tests.snmprec import load as load_rec
 
@@ -417,9 +428,13 @@ def snmpd():
     d.stop()
 
 
+# a name of this process alone: another checkout's suite may run beside this one
+UPLINK = f"hss{os.getpid() % 10_000_000}"
+
+
 @pytest.fixture
 def veth():
-    v = Veth("hss-up0")
+    v = Veth(UPLINK)
     yield v
     v.remove()
 
@@ -442,7 +457,7 @@ def v3_options(tmp_path, port, **kw):
 
 
 def test_v3_authpriv_sha256_aes_and_a_port_going_down(snmpd, veth, tmp_path):
-    c = create("tor-b", v3_options(tmp_path, snmpd.port, ports=["hss-up0", "lo", "nosuch0"]))
+    c = create("tor-b", v3_options(tmp_path, snmpd.port, ports=[UPLINK, "lo", "nosuch0"]))
 
     async def until(port_state: State) -> dict:
         # snmpd re-reads the interface table every few seconds: poll until it shows
@@ -450,7 +465,7 @@ def test_v3_authpriv_sha256_aes_and_a_port_going_down(snmpd, veth, tmp_path):
         while True:
             snap = await c.collect(time.time())
             states = {r.id: r for r in snap.readings}
-            port = states.get("switch/tor-b/port/hss-up0")
+            port = states.get(f"switch/tor-b/port/{UPLINK}")
             if (port and port.state == port_state) or time.monotonic() > deadline:
                 return states
             await asyncio.sleep(0.3)
@@ -463,9 +478,9 @@ def test_v3_authpriv_sha256_aes_and_a_port_going_down(snmpd, veth, tmp_path):
     up, down = asyncio.run(run())
     assert up["switch/tor-b"].state == State.OK, up["switch/tor-b"].detail
     assert up["switch/tor-b/port/lo"].state == State.OK
-    assert up["switch/tor-b/port/hss-up0"].state == State.OK
+    assert up[f"switch/tor-b/port/{UPLINK}"].state == State.OK
     assert up["switch/tor-b/port/nosuch0"].state == State.UNKNOWN
-    port = down["switch/tor-b/port/hss-up0"]
+    port = down[f"switch/tor-b/port/{UPLINK}"]
     assert port.state == State.FAILED and "admin up, oper down" in port.detail, port
     assert down["switch/tor-b/port/lo"].state == State.OK
 
@@ -648,6 +663,7 @@ def test_a_slow_switch_is_cut_off_at_its_deadline(snmpsim):
         ]
     )
     try:
+        wait_for_snmp(relay_port, "arista_eos")  # the relay answers: the cut-off is the deadline
         c = create(
             "slow",
             opts(
@@ -697,3 +713,33 @@ def test_discover_snmp_lists_the_device_and_proposes_a_loadable_entry(snmpsim, t
     assert (
         dead.returncode == 69 and "does not answer" in dead.stderr
     ) or "no answer" in dead.stderr
+
+
+def test_a_trap_source_given_by_name_is_resolved_off_the_event_loop(monkeypatch):
+    from collectors import snmp_traps
+
+    resolved_in: list[threading.Thread] = []
+
+    def resolve(name: str) -> str:
+        resolved_in.append(threading.current_thread())
+        return "192.0.2.7" if name == "tor-n.example" else name
+
+    monkeypatch.setattr(snmp_traps, "_address", resolve)
+    creds = Credentials("2c", community="c-n")
+
+    async def run() -> tuple[snmp_traps.Listener, threading.Thread]:
+        listener = snmp_traps.register("127.0.0.1:0", "tor-n.example", "tor-n", print, creds)
+        try:
+            async with asyncio.timeout(10):
+                while "192.0.2.7" not in listener.devices:
+                    await asyncio.sleep(0.01)
+            snmp_traps.register("127.0.0.1:0", "192.0.2.8", "tor-m", print, creds)
+            return listener, threading.current_thread()
+        finally:
+            listener.engine.close_dispatcher()
+            snmp_traps._LISTENERS.pop((asyncio.get_running_loop(), "127.0.0.1:0"), None)
+
+    listener, loop_thread = asyncio.run(run())
+    assert list(listener.devices["192.0.2.7"]) == ["tor-n"]
+    assert list(listener.devices["192.0.2.8"]) == ["tor-m"]  # an address: no lookup at all
+    assert len(resolved_in) == 1 and resolved_in[0] is not loop_thread

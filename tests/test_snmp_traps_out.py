@@ -12,7 +12,7 @@ from pysnmp.proto import api
 
 from agent import hotspare_mib as mib
 from agent.evaluate import Transition
-from agent.traps_out import trap_message
+from agent.traps_out import TrapSender, trap_message
 from tests.conftest import DEGRADED, ROOT, agent_config
 
 V2C = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
@@ -110,3 +110,39 @@ def test_the_agent_sends_its_transitions_as_traps(broker, run_agent, tmp_path):
     finally:
         receiver.close()
     assert "trap-s3cret" not in agent.output()
+
+
+def test_a_target_that_fails_is_said_once_per_outage(caplog):
+    class Flaky:
+        """A socket whose sends fail while ``down``."""
+
+        def __init__(self) -> None:
+            self.down = True
+            self.sent: list[tuple[str, int]] = []
+
+        def sendto(self, data, target):
+            if self.down:
+                raise OSError(101, "Network is unreachable")
+            self.sent.append(target)
+
+        def close(self):
+            pass
+
+    sender = TrapSender({"targets": [("192.0.2.1", 162)], "community": "c"}, "dc1", "web-01")
+    sender._sock.close()
+    sender._sock = flaky = Flaky()
+    t = Transition("group", "md/md0", "redundant", "degraded", "1 of 2 serving")
+    caplog.set_level("INFO", logger="hotspare")
+    for seq in range(3):
+        sender.send(t, seq)
+    flaky.down = False
+    sender.send(t, 3)
+    flaky.down = True
+    sender.send(t, 4)
+    said = [r.getMessage() for r in caplog.records]
+    assert sender.failures == 4 and flaky.sent == [("192.0.2.1", 162)]
+    assert said == [
+        "cannot send a trap to 192.0.2.1:162: [Errno 101] Network is unreachable",
+        "traps to 192.0.2.1:162 are sent again",
+        "cannot send a trap to 192.0.2.1:162: [Errno 101] Network is unreachable",
+    ]
