@@ -122,9 +122,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_discover_ipmi(args: argparse.Namespace) -> int:
     from collectors import ipmi
+    from collectors.base import read_secret
 
     try:
-        password = ipmi.read_secret(args.password_file) if args.password_file else ""
+        password = read_secret(args.password_file) if args.password_file else ""
     except OSError as e:
         print(f"hotspare: {args.password_file}: {e.strerror or e}", file=sys.stderr)
         return config.EXIT_CONFIG

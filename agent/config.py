@@ -311,8 +311,6 @@ def _traps(values: Mapping[str, Any], origin: Mapping[str, Path], main: Path) ->
     targets = tuple(_host_port(where, "traps.targets", t) for t in v["targets"])
     community = v["community"]
     if v["community_file"]:
-        from collectors.snmp import read_secret
-
         try:
             community = read_secret(v["community_file"])
         except OSError as e:

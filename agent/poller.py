@@ -169,10 +169,27 @@ class Poller:
         self.on_result(self.name, None, error, now)
 
     def close(self) -> None:
+        """Stop polling and let the collector release what it holds (sessions, listeners)."""
         if self._running is not None and not self._running.done():
             self._running.cancel()
         if self._worker is not None:
             self._worker.stop()
+        release = getattr(self.collector, "close", None)
+        if release is None:
+            return
+        if self._is_async:  # an asyncio collector's sockets belong to this loop
+            _release(self.name, release)
+        else:  # a blocking one may still be inside a call holding its lock: never wait for it
+            threading.Thread(
+                target=_release, args=(self.name, release), name=f"close-{self.name}", daemon=True
+            ).start()
+
+
+def _release(name: str, release: Callable[[], Any]) -> None:
+    try:
+        release()
+    except Exception as e:  # closing is best effort; the collector is being dropped anyway
+        log.warning("collector %s: closing it failed: %s", name, e)
 
 
 def spread_probes(pollers: list[Poller], rate: float = PROBES_PER_SECOND) -> None:

@@ -245,10 +245,10 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
         listen_host=host,
         listen_port=port,
         database=c["database"],
-        database_password=_secret(
+        database_password=read_secret_file(
             file, "central.database_password_file", c["database_password_file"]
         ),
-        token=_secret(file, "central.token_file", c["token_file"]),
+        token=read_secret_file(file, "central.token_file", c["token_file"]),
         retention_days=c["retention_days"],
         public_read=c["public_read"],
         heartbeat_timeout=c["heartbeat_timeout"],
@@ -361,7 +361,7 @@ def _database(file: Path, url: str) -> None:
         )
 
 
-def _secret(file: Path, key: str, path: str) -> str:
+def read_secret_file(file: Path, key: str, path: str) -> str:
     """The first line of a secret file that only its owner may read (mode checked)."""
     if not path:
         return ""
@@ -375,7 +375,7 @@ def _secret(file: Path, key: str, path: str) -> str:
             file,
             key,
             f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
-            "make it 0600 or 0400, owned by the service user",
+            "chmod 600 it (or 400), owned by the service user",
         )
     secret = next(iter(text.splitlines()), "").strip()
     if not secret:
@@ -414,7 +414,7 @@ def _mqtt(file: Path, v: dict[str, Any]) -> MqttSettings:
     for key in ("ca_file", "cert_file", "key_file"):
         if v[key] and not Path(v[key]).is_file():
             raise ConfigError(file, f"mqtt.{key}", f"no such file: {v[key]}")
-    password = _secret(file, "mqtt.password_file", v["password_file"])
+    password = read_secret_file(file, "mqtt.password_file", v["password_file"])
     client_id = v["client_id"] or f"hotspare-central-{socket.gethostname().split('.')[0]}"
     return MqttSettings(
         url=v["url"],

@@ -64,7 +64,6 @@ from collectors.base import (
     State,
     Verdict,
     prefixed,
-    read_secret,  # noqa: F401  (agent/cli.py reads --password-file through it)
     secret_option,
 )
 

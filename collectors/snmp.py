@@ -53,7 +53,6 @@ from collectors.base import (
     Snapshot,
     State,
     prefixed,
-    read_secret,  # noqa: F401  (agent/config.py imports it from here for traps.community_file)
     secret_option,
 )
 from collectors.snmp_profiles import (
@@ -967,6 +966,15 @@ class SnmpCollector:
             self._listener = register(
                 self.trap_listen, self.address, self.name, self._on_trap, self.creds
             )
+
+    def close(self) -> None:
+        """Stop listening for this device's traps (the agent drops the collector)."""
+        if self._listener is not None:
+            from collectors.snmp_traps import unregister
+
+            unregister(self._listener, self.name)
+            self._listener = None
+            self._trigger = None
 
     def _on_trap(self, what: str) -> None:
         log.debug("%s: trap %s: polling now", self.name, what)

@@ -70,6 +70,7 @@ class Listener:
             sock.close()
             raise
         sock.setblocking(False)
+        self._sock = sock
         self.port = sock.getsockname()[1]
         config.add_transport(
             self.engine, udp.DOMAIN_NAME, udp.UdpAsyncioTransport().open_server_mode(sock=sock)
@@ -81,6 +82,18 @@ class Listener:
         if community and self.communities.get(name) != community:
             self._config.add_v1_system(self.engine, f"hs-trap-{name}", community)
             self.communities[name] = community
+
+    def remove(self, name: str) -> None:
+        """Stop re-polling ``name`` (its collector is gone, e.g. after a reload)."""
+        for address in list(self.devices):
+            self.devices[address].pop(name, None)
+            if not self.devices[address]:
+                del self.devices[address]
+
+    def stop(self) -> None:
+        """Close the UDP socket (also when its transport is not set up yet)."""
+        self.engine.close_dispatcher()
+        self._sock.close()
 
     def add_v3(self, name: str, creds: Any, engine_id: bytes) -> None:
         """Accept SNMPv3 traps of ``creds``'s user, sent by the engine ``engine_id``."""
@@ -147,6 +160,18 @@ def register(
         pending = loop.run_in_executor(None, _address, address)
         pending.add_done_callback(lambda done: add(done.result()))
     return listener
+
+
+def unregister(listener: Listener, name: str) -> None:
+    """Undo ``register`` for ``name``; the last device gone closes the listener and its port."""
+    listener.remove(name)
+    if listener.devices:
+        return
+    for key, known in list(_LISTENERS.items()):
+        if known is listener:
+            del _LISTENERS[key]
+            listener.stop()
+            log.info("no longer receiving SNMP traps on %s:%s", listener.host, key[1])
 
 
 def _is_ipv4(address: str) -> bool:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -743,3 +744,30 @@ def test_a_trap_source_given_by_name_is_resolved_off_the_event_loop(monkeypatch)
     assert list(listener.devices["192.0.2.7"]) == ["tor-n"]
     assert list(listener.devices["192.0.2.8"]) == ["tor-m"]  # an address: no lookup at all
     assert len(resolved_in) == 1 and resolved_in[0] is not loop_thread
+
+
+def test_a_dropped_collector_stops_listening_and_frees_its_trap_port():
+    """A reload that removes a switch closes its poller: the trap port is released."""
+    from collectors import snmp_traps
+
+    port = free_udp_port()
+    listen = f"127.0.0.1:{port}"
+    a = create("tor-a", opts(address="192.0.2.1", community="c", trap_listen=listen))
+    b = create("tor-b", opts(address="192.0.2.2", community="c", trap_listen=listen))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        pollers = [Poller(c.name, c, 60, 5, 0, lambda *_: None) for c in (a, b)]
+        for p in pollers:
+            p.collector.bind_trigger(p.trigger)
+        listener = snmp_traps._LISTENERS[loop, listen]
+        assert set(listener.devices) == {"192.0.2.1", "192.0.2.2"}
+        pollers[0].close()
+        assert set(listener.devices) == {"192.0.2.2"}  # the other switch still listens
+        assert (loop, listen) in snmp_traps._LISTENERS
+        pollers[1].close()
+        assert (loop, listen) not in snmp_traps._LISTENERS
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", port))  # the port is free again
+
+    asyncio.run(run())

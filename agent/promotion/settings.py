@@ -304,7 +304,7 @@ def build(parts: list[tuple[Path, Any]], main: Path, keepalive: float) -> Promot
 
 
 def _fence(file: Path, where: str, table: Mapping[str, Any]) -> FenceSettings:
-    from collectors.ipmi import read_secret
+    from collectors.base import read_secret
 
     from ..config import ConfigError, _complete, _validate
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from central.alerts.model import LABELS, matches
-from central.config import ConfigError
+from central.config import ConfigError, read_secret_file
 
 MATCH_KEYS = ("site", "host", "group", "kind", "severity")
 RECEIVER_TYPES = ("alertmanager", "webhook", "slack", "pagerduty", "email")
@@ -270,15 +269,15 @@ def _receiver(
     if options.get("ca_file") and not Path(options["ca_file"]).is_file():
         raise ConfigError(path, f"{where}.ca_file", f"no such file: {options['ca_file']}")
     if kind == "webhook":
-        secret = _secret(path, f"{where}.secret_file", options["secret_file"])
+        secret = read_secret_file(path, f"{where}.secret_file", options["secret_file"])
     elif kind == "slack":
-        secret = _secret(path, f"{where}.url_file", options["url_file"])
+        secret = read_secret_file(path, f"{where}.url_file", options["url_file"])
         parts = urlsplit(secret)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             # the URL is a secret: say what is wrong without showing it
             raise ConfigError(path, f"{where}.url_file", "the file does not hold an http(s) URL")
     elif kind == "pagerduty":
-        secret = _secret(path, f"{where}.routing_key_file", options["routing_key_file"])
+        secret = read_secret_file(path, f"{where}.routing_key_file", options["routing_key_file"])
     elif kind == "email":
         _host_port(path, f"{where}.smarthost", options["smarthost"])
         if not options["to"] or not all("@" in a for a in options["to"]):
@@ -290,7 +289,7 @@ def _receiver(
         if options["password_file"]:
             if not options["username"]:
                 raise ConfigError(path, f"{where}.username", "password_file given without username")
-            secret = _secret(path, f"{where}.password_file", options["password_file"])
+            secret = read_secret_file(path, f"{where}.password_file", options["password_file"])
         if options["username"] and not options["starttls"]:
             raise ConfigError(
                 path,
@@ -420,21 +419,3 @@ def _host_port(path: Path, where: str, value: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(path, where, f"expected HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
-
-
-def _secret(path: Path, where: str, secret_path: str) -> str:
-    """The first line of an owner-only file; the error never shows the content."""
-    try:
-        st = os.stat(secret_path)
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                path,
-                where,
-                f"{secret_path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it",
-            )
-        value = next(iter(Path(secret_path).read_text().splitlines()), "").strip()
-    except OSError as e:
-        raise ConfigError(path, where, f"cannot read {secret_path}: {e.strerror}") from None
-    if not value:
-        raise ConfigError(path, where, f"{secret_path} is empty")
-    return value
