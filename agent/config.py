@@ -13,7 +13,6 @@ import importlib
 import math
 import os
 import socket
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from collectors.base import GroupKind, GroupSpec, Option, read_secret
+
+from .tomlfile import ConfigError
+from .tomlfile import describe as _describe
+from .tomlfile import read as _read
+from .tomlfile import table as _table
 
 DEFAULT_PATH = "/etc/hotspare/agent.toml"
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
@@ -39,15 +43,6 @@ COLLECTOR_MODULES = {
     "zfs": "collectors.zfs",
     "snmp": "collectors.snmp",
 }
-
-
-class ConfigError(ValueError):
-    """A configuration problem, located: ``file: key: what was expected, what was found``."""
-
-    def __init__(self, file: str | os.PathLike[str], key: str, message: str) -> None:
-        self.file, self.key, self.message = str(file), key, message
-        where = f"{self.file}: {key}: " if key else f"{self.file}: "
-        super().__init__(where + message)
 
 
 AGENT_OPTIONS: dict[str, Option] = {
@@ -324,46 +319,12 @@ def _traps(values: Mapping[str, Any], origin: Mapping[str, Path], main: Path) ->
     return {"targets": targets, "community": community}
 
 
-def _read(file: Path) -> dict[str, Any]:
-    try:
-        with file.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(file, "", "no such file") from None
-    except PermissionError:
-        raise ConfigError(file, "", "permission denied") from None
-    except IsADirectoryError:
-        raise ConfigError(file, "", "is a directory, expected a TOML file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(file, "", f"not valid TOML: {e}") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(file, "", f"not UTF-8 text: {e}") from None
-
-
-def _table(file: Path, key: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(file, key, f"expected a table, got {_describe(value)}")
-    return value
-
-
 def _array(file: Path, key: str, value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ConfigError(
             file, key, f"expected an array of tables ([[{key}]]), got {_describe(value)}"
         )
     return value
-
-
-def _describe(value: Any) -> str:
-    kinds = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "a table",
-    }
-    return f"{kinds.get(type(value), type(value).__name__)} ({value!r})"
 
 
 def _validate(

@@ -15,12 +15,15 @@ import math
 import os
 import socket
 import stat
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from agent.tomlfile import ConfigError
+from agent.tomlfile import read as _read
+from agent.tomlfile import table as _table
 
 DEFAULT_PATH = "/etc/hotspare/central.toml"
 
@@ -30,15 +33,6 @@ DEFAULT_PATH = "/etc/hotspare/central.toml"
 # nor the built-in ones is rejected as unknown.
 SECTION_PARSERS: dict[str, Callable[[Path, Any], Any]] = {}
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
-
-
-class ConfigError(ValueError):
-    """A configuration problem, located: ``file: key: what was expected, what was found``."""
-
-    def __init__(self, file: str | os.PathLike[str], key: str, message: str) -> None:
-        self.file, self.key, self.message = str(file), key, message
-        where = f"{self.file}: {key}: " if key else f"{self.file}: "
-        super().__init__(where + message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,28 +254,6 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
         file=str(file),
         sections=extra,
     )
-
-
-def _read(file: Path) -> dict[str, Any]:
-    try:
-        with file.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(file, "", "no such file") from None
-    except PermissionError:
-        raise ConfigError(file, "", "permission denied") from None
-    except IsADirectoryError:
-        raise ConfigError(file, "", "is a directory, expected a TOML file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(file, "", f"not valid TOML: {e}") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(file, "", f"not UTF-8 text: {e}") from None
-
-
-def _table(file: Path, key: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(file, key, f"expected a table, got {value!r}")
-    return value
 
 
 _EXPECTED = {

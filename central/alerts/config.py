@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.tomlfile import describe as _describe
 from central.alerts.model import LABELS, matches
 from central.config import ConfigError, read_secret_file
 
@@ -309,18 +310,6 @@ def _receiver(
 
 
 # ---- checks ---------------------------------------------------------------------------
-
-
-def _describe(value: Any) -> str:
-    kinds = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "a table",
-    }
-    return f"{kinds.get(type(value), type(value).__name__)} ({value!r})"
 
 
 def _array(path: Path, key: str, value: Any) -> list[Mapping[str, Any]]:
