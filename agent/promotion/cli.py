@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import ssl
 import sys
 import threading
 import time
@@ -107,19 +106,11 @@ def _client(mqtt_settings: config.MqttSettings | None, url: str) -> Any:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from ..publisher import authenticate
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    s = mqtt_settings
-    if s is not None and s.url == url:
-        if s.username:
-            client.username_pw_set(s.username, s.password or None)
-        if s.tls:
-            client.tls_set(
-                ca_certs=s.ca_file or None,
-                certfile=s.cert_file or None,
-                keyfile=s.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(s.tls_insecure)
+    if mqtt_settings is not None and mqtt_settings.url == url:
+        authenticate(client, mqtt_settings)
     return client
 
 
