@@ -103,9 +103,9 @@ def wait_active(c: Container, name: str = UNIT) -> dict[str, str]:
     return state
 
 
-def watchdog_ping(c: Container) -> int:
-    """When systemd last heard WATCHDOG=1 from the agent (monotonic microseconds)."""
-    out = c.run("systemctl", "show", UNIT, "-p", "WatchdogTimestampMonotonic").stdout
+def watchdog_ping(c: Container, name: str = UNIT) -> int:
+    """When systemd last heard WATCHDOG=1 from a unit (monotonic microseconds)."""
+    out = c.run("systemctl", "show", name, "-p", "WatchdogTimestampMonotonic").stdout
     return int(out.strip().split("=", 1)[1])
 
 
@@ -419,7 +419,9 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     c.run("hotspare", "central", "--check", "--config", "/etc/hotspare/central.toml")
     c.run("systemctl", "enable", "--now", CENTRAL)
     central = wait_active(c, CENTRAL)
-    assert central["Type"] == "exec" and central["UnitFileState"] == "enabled", central
+    assert central["Type"] == "notify" and central["WatchdogUSec"] == "30s", central
+    assert central["StatusText"].startswith("dashboard on http://127.0.0.1:8470/"), central
+    assert central["UnitFileState"] == "enabled", central
     assert c.run("stat", "-c", "%U", f"/proc/{central['MainPID']}").stdout.strip() == "hotspare"
     api = wait_for("the central API", lambda: http_json(c, f"{CENTRAL_URL}/api/openapi.json"))
     assert {"/api/fleet", "/api/stats"} <= set(api["paths"]), sorted(api["paths"])
@@ -435,6 +437,8 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     assert fleet["hosts"][0]["groups"] == {"md/md0": "degraded"}, fleet
     assert stat(c, "/var/lib/hotspare/central.db") == "hotspare:hotspare 600"
     assert "Traceback" not in journal(c, CENTRAL), journal(c, CENTRAL)
+    first = watchdog_ping(c, CENTRAL)
+    wait_for("a later central watchdog ping", lambda: watchdog_ping(c, CENTRAL) > first)
     central_pid = central["MainPID"]
 
     # a NIC group on the container's own interfaces (lo and a veth made here): the agent
