@@ -163,6 +163,13 @@ def http_json(c: Container, url: str) -> dict | None:
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
+def fleet_host(c: Container, site: str, host: str) -> dict | None:
+    """One host's summary from the central service's /api/fleet, or None."""
+    fleet = http_json(c, f"{CENTRAL_URL}/api/fleet")
+    hosts = fleet["hosts"] if fleet else []
+    return next((h for h in hosts if (h["site"], h["host"]) == (site, host)), None)
+
+
 def write(c: Container, path: str, text: str, owner: str = "root:hotspare", mode: str = "0640"):
     c.run(
         "sh", "-c", f"cat > {path} && chown {owner} {path} && chmod {mode} {path}", input=text
@@ -425,16 +432,12 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     assert c.run("stat", "-c", "%U", f"/proc/{central['MainPID']}").stdout.strip() == "hotspare"
     api = wait_for("the central API", lambda: http_json(c, f"{CENTRAL_URL}/api/openapi.json"))
     assert {"/api/fleet", "/api/stats"} <= set(api["paths"]), sorted(api["paths"])
-    fleet = wait_for(
-        "the agent's host in the central fleet",
-        lambda: (
-            (f := http_json(c, f"{CENTRAL_URL}/api/fleet"))
-            and [(h["site"], h["host"], h["state"]) for h in f["hosts"]]
-            == [("hsp", "c1", "degraded")]
-            and f
-        ),
+    # (the host the agent first published as, before it was configured, stays offline)
+    host = wait_for(
+        "the agent's host in the central fleet, degraded",
+        lambda: (h := fleet_host(c, "hsp", "c1")) and h["state"] == "degraded" and h,
     )
-    assert fleet["hosts"][0]["groups"] == {"md/md0": "degraded"}, fleet
+    assert host["online"] and host["groups"] == {"md/md0": "degraded"}, host
     assert stat(c, "/var/lib/hotspare/central.db") == "hotspare:hotspare 600"
     assert "Traceback" not in journal(c, CENTRAL), journal(c, CENTRAL)
     first = watchdog_ping(c, CENTRAL)
