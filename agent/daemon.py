@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hotspare_systemd as systemd
 from collectors.base import Snapshot
 
 from . import config as config_mod
-from . import systemd, traps_out, wire
+from . import traps_out, wire
 from .config import Config, ConfigError
 from .evaluate import Evaluator, Policy, StateMap, state_map, transitions
 from .events import Events

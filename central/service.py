@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+import hotspare_systemd as systemd
+
 from .alerting import Alerting
 from .alerts import AlertEngine
 from .config import Config
@@ -107,12 +109,21 @@ class Central:
             asyncio.create_task(self._heartbeats()),
             asyncio.create_task(self._flush()),
             asyncio.create_task(self._prune()),
+            asyncio.create_task(self._watchdog()),
         ]
         if self.alerting is not None:
             tasks.append(asyncio.create_task(self.alerting.engine.run(), name="alerts"))
+        # under systemd (Type=notify): ready once the dashboard listens and the broker
+        # client runs (it connects, and reconnects, on its own)
+        systemd.notify(
+            "READY=1",
+            f"STATUS=dashboard on http://{self.cfg.listen_host}:{self.port}/, "
+            f"broker {self.cfg.mqtt.url}",
+        )
         try:
             await stop.wait()
         finally:
+            systemd.notify("STOPPING=1")
             for t in tasks:
                 t.cancel()
             self.source.stop()
@@ -122,6 +133,15 @@ class Central:
             self.history.close()
             log.info("stopped")
         return 0
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 from the event loop (WatchdogSec=): a hung loop gets the unit restarted."""
+        interval = systemd.watchdog_interval()
+        if interval is None:
+            return
+        while True:
+            systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
 
     async def _heartbeats(self) -> None:
         while True:

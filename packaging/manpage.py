@@ -67,7 +67,12 @@ def render(version: str) -> str:
         ".TP\n.I /etc/hotspare/agent.toml\nthe agent's configuration",
         ".TP\n.I /etc/hotspare/agent.d/*.toml\ndrop\\-ins read after it, in name order",
         ".TP\n.I /etc/hotspare/secrets/\npassword files, mode 0600, owned by the hotspare user",
-        ".TP\n.I /var/lib/hotspare/\nthe outbox and the sequence counter",
+        ".TP\n.I /etc/hotspare/central.toml\nthe central service's configuration "
+        "(\\fBhotspare\\-central.service\\fR starts only once it exists)",
+        ".TP\n.I /var/lib/hotspare/\nthe outbox, the sequence counter, the event socket and the "
+        "central service's SQLite history",
+        ".TP\n.I /usr/bin/hotspare\\-mdadm\\-event\nthe same as \\fBhotspare mdadm\\-event\\fR, "
+        "as one executable for the PROGRAM line of mdadm.conf",
         ".SH SEE ALSO",
         "/usr/share/doc/hotspare/install.md, /usr/share/doc/hotspare/config.md",
     ]

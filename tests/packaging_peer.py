@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SUITE = "bookworm"
-# systemd as PID 1, the interpreter the venv links to, a broker for the agent, Debian's rpm
+# systemd as PID 1, the interpreter the venv links to, a broker for the agent, Debian's rpm,
+# ip(8)
 ROOT_PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -34,6 +35,7 @@ ROOT_PACKAGES = (
     "mosquitto",
     "mosquitto-clients",
     "rpm",
+    "iproute2",  # a veth pair inside the container for the NIC collector
 )
 CACHE = Path(os.environ.get("HOTSPARE_TEST_CACHE", "/var/cache/hotspare-test"))
 DEFAULT_MIRROR = "http://deb.debian.org/debian"

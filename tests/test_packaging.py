@@ -17,6 +17,7 @@ import subprocess
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,9 @@ DEGRADED = "check_raid__mdstat-failed.txt"  # raid5 md0 [3/2] [U_U]
 PKG = "/srv/hotspare-packages"
 FIX = "/srv/hotspare-fixtures"
 UNIT = "hotspare-agent.service"
+CENTRAL = "hotspare-central.service"
+# the extras the one package ships (the central unit runs from the same venv)
+PACKAGED_EXTRAS = ("prometheus", "central")
 HEALTH_TOPIC = "hotspare/v1/hsp/c1/health"
 
 pytestmark = pytest.mark.timeout(900)
@@ -89,19 +93,19 @@ def unit(c: Container, name: str = UNIT) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-def wait_active(c: Container) -> dict[str, str]:
-    """The agent unit settled: active (READY received) or failed, never still activating."""
+def wait_active(c: Container, name: str = UNIT) -> dict[str, str]:
+    """A unit settled: active (for the agent: READY received) or failed, never activating."""
     state = wait_for(
-        "the agent unit to leave activating",
-        lambda: (u := unit(c))["ActiveState"] not in ("activating", "reloading") and u,
+        f"{name} to leave activating",
+        lambda: (u := unit(c, name))["ActiveState"] not in ("activating", "reloading") and u,
     )
-    assert state["ActiveState"] == "active", (state, journal(c))
+    assert state["ActiveState"] == "active", (state, journal(c, name))
     return state
 
 
-def watchdog_ping(c: Container) -> int:
-    """When systemd last heard WATCHDOG=1 from the agent (monotonic microseconds)."""
-    out = c.run("systemctl", "show", UNIT, "-p", "WatchdogTimestampMonotonic").stdout
+def watchdog_ping(c: Container, name: str = UNIT) -> int:
+    """When systemd last heard WATCHDOG=1 from a unit (monotonic microseconds)."""
+    out = c.run("systemctl", "show", name, "-p", "WatchdogTimestampMonotonic").stdout
     return int(out.strip().split("=", 1)[1])
 
 
@@ -119,10 +123,15 @@ print("ok")
 NOT_SANDBOX = ("Type", "Exec", "Watchdog", "Restart", "Timeout", "StateDirectory")
 
 
-def sandboxed(c: Container, code: str) -> subprocess.CompletedProcess[str]:
-    """Run Python code as the agent would run: the installed unit's sandbox, its user."""
+def sandboxed(
+    c: Container, code: str, dropin: str = "", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run Python code as the agent would run: the installed unit's sandbox, its user, and
+    the [Service] settings of the drop-in file ``dropin`` (a path inside) on top."""
     unit_file = c.run("cat", f"/lib/systemd/system/{UNIT}").stdout
     service = unit_file.split("[Service]", 1)[1].split("[Install]", 1)[0]
+    if dropin:
+        service += c.run("cat", dropin).stdout.split("[Service]", 1)[1]
     props = [
         f"--property={line}"
         for line in service.splitlines()
@@ -130,12 +139,71 @@ def sandboxed(c: Container, code: str) -> subprocess.CompletedProcess[str]:
     ]
     return c.run(
         "systemd-run", "--wait", "--pipe", "--quiet", *props,
-        "/opt/venvs/hotspare/bin/python", "-c", code,
+        "/opt/venvs/hotspare/bin/python", "-c", code, check=check,
     )  # fmt: skip
 
 
-def journal(c: Container) -> str:
-    return c.run("journalctl", "-u", UNIT, "--no-pager", "-o", "cat", check=False).stdout
+def journal(c: Container, name: str = UNIT) -> str:
+    return c.run("journalctl", "-u", name, "--no-pager", "-o", "cat", check=False).stdout
+
+
+HTTP_GET = """
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+        sys.stdout.write(r.read().decode())
+except OSError as e:
+    sys.exit(f"{sys.argv[1]}: {e}")
+"""
+
+
+def http_json(c: Container, url: str) -> dict | None:
+    """GET a JSON document inside the container (the venv's Python; there is no curl)."""
+    r = c.run("/opt/venvs/hotspare/bin/python", "-c", HTTP_GET, url, check=False)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def fleet_host(c: Container, site: str, host: str) -> dict | None:
+    """One host's summary from the central service's /api/fleet, or None."""
+    fleet = http_json(c, f"{CENTRAL_URL}/api/fleet")
+    hosts = fleet["hosts"] if fleet else []
+    return next((h for h in hosts if (h["site"], h["host"]) == (site, host)), None)
+
+
+def write(c: Container, path: str, text: str, owner: str = "root:hotspare", mode: str = "0640"):
+    c.run(
+        "sh", "-c", f"cat > {path} && chown {owner} {path} && chmod {mode} {path}", input=text
+    )  # fmt: skip
+
+
+def security_score(c: Container, name: str) -> tuple[float, str]:
+    out = c.run("systemd-analyze", "security", name, check=False).stdout
+    return float(re.search(r"Overall exposure level for \S+: ([\d.]+)", out).group(1)), out
+
+
+# the central service as an operator sets it up on one host: the broker on loopback, the
+# dashboard on 127.0.0.1, the history in SQLite at its default place (/var/lib/hotspare)
+CENTRAL_TOML = """[central]
+listen = "127.0.0.1:8470"
+
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+"""
+CENTRAL_URL = "http://127.0.0.1:8470"
+# the container's interfaces: lo, and a veth pair made inside its private network
+NIC_TOML = """[[collectors.nic]]
+name = "uplinks"
+interval = 600.0
+interfaces = ["lo", "hsp0"]
+required = 1
+"""
+NIC_GROUPS = {"nic/uplinks"}
+BIND_162 = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 162))
+print("bound", s.getsockname()[1])
+"""
 
 
 def health(c: Container) -> dict | None:
@@ -208,7 +276,15 @@ def test_the_lock_covers_pyproject() -> None:
     """A dependency added to pyproject.toml without running packaging/lock fails here."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = [Requirement(r) for r in project["dependencies"]]
-    wanted += [Requirement(r) for r in project["optional-dependencies"]["prometheus"]]
+    for extra in PACKAGED_EXTRAS:
+        wanted += [Requirement(r) for r in project["optional-dependencies"][extra]]
+    # a requirement's own extras (psycopg[binary] -> psycopg-binary), as its metadata says
+    for req in list(wanted):
+        for extra in req.extras:
+            for dep in map(Requirement, metadata.requires(req.name) or ()):
+                if dep.marker is not None and dep.marker.evaluate({"extra": extra}):
+                    wanted.append(dep)
+    assert "psycopg-binary" in {canonicalize_name(r.name) for r in wanted}
     lock = (ROOT / "packaging" / "requirements.lock").read_text()
     locked = {
         canonicalize_name(name): Version(version)
@@ -260,9 +336,9 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     assert state["UnitFileState"] == "enabled", state
     assert unit(c, "hotspare-central.service")["UnitFileState"] == "disabled"
     assert c.run("stat", "-c", "%U", f"/proc/{state['MainPID']}").stdout.strip() == "hotspare"
-    assert (
-        c.run("readlink", "/usr/bin/hotspare").stdout.strip() == "/opt/venvs/hotspare/bin/hotspare"
-    )
+    for command in ("hotspare", "hotspare-mdadm-event"):
+        link = c.run("readlink", f"/usr/bin/{command}").stdout.strip()
+        assert link == f"/opt/venvs/hotspare/bin/{command}", link
     assert stat(c, "/etc/hotspare") == "root:hotspare 750"
     assert stat(c, "/etc/hotspare/agent.toml") == "root:hotspare 640"
     assert stat(c, "/etc/hotspare/secrets") == "hotspare:hotspare 700"
@@ -274,8 +350,9 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     for name in ("hotspare-agent.service", "hotspare-central.service"):
         r = c.run("systemd-analyze", "verify", f"/lib/systemd/system/{name}", check=False)
         assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
-    security = c.run("systemd-analyze", "security", UNIT, check=False).stdout
-    score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", security).group(1))
+    score, security = security_score(c, UNIT)
+    assert score <= 2.0, security
+    score, security = security_score(c, CENTRAL)
     assert score <= 2.0, security
 
     # the watchdog pings from the agent's main loop reach systemd through the sandbox
@@ -311,6 +388,10 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     wait_health(c, "degraded", {"md/md0"})
     code, line = check(c)
     assert code == 1 and "md/md0 degraded" in line, line
+    # mdadm's PROGRAM (run as root by mdadm --monitor) reaches the agent's event socket
+    r = c.run("hotspare-mdadm-event", "Fail", "/dev/md0", "/dev/sdb1", check=False)
+    assert r.returncode == 0, r.stderr
+    wait_for("the mdadm event in the journal", lambda: "mdadm event Fail on /dev/md0" in journal(c))
     modified = c.run("cat", "/etc/hotspare/agent.toml").stdout
 
     # what the IPMI collector does over the network (pyghmi's RMCP+ session: AES-CBC and
@@ -333,6 +414,63 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     )
     pid = wait_active(c)["MainPID"]
 
+    # SNMP traps on port 162: refused in the shipped sandbox, allowed by the example drop-in
+    r = sandboxed(c, BIND_162, check=False)
+    assert r.returncode != 0 and "PermissionError" in r.stderr, r.stdout + r.stderr
+    r = sandboxed(c, BIND_162, "/usr/share/doc/hotspare/examples/snmp-traps.conf")
+    assert r.stdout.split() == ["bound", "162"], r.stdout + r.stderr
+
+    # the central unit, configured: active under its sandbox, API and dashboard on
+    # 127.0.0.1, the agent's host in its fleet, the history in the shared state directory
+    write(c, "/etc/hotspare/central.toml", CENTRAL_TOML)
+    c.run("hotspare", "central", "--check", "--config", "/etc/hotspare/central.toml")
+    c.run("systemctl", "enable", "--now", CENTRAL)
+    central = wait_active(c, CENTRAL)
+    assert central["Type"] == "notify" and central["WatchdogUSec"] == "30s", central
+    assert central["StatusText"].startswith("dashboard on http://127.0.0.1:8470/"), central
+    assert central["UnitFileState"] == "enabled", central
+    assert c.run("stat", "-c", "%U", f"/proc/{central['MainPID']}").stdout.strip() == "hotspare"
+    api = wait_for("the central API", lambda: http_json(c, f"{CENTRAL_URL}/api/openapi.json"))
+    assert {"/api/fleet", "/api/stats"} <= set(api["paths"]), sorted(api["paths"])
+    # (the host the agent first published as, before it was configured, stays offline)
+    host = wait_for(
+        "the agent's host in the central fleet, degraded",
+        lambda: (h := fleet_host(c, "hsp", "c1")) and h["state"] == "degraded" and h,
+    )
+    assert host["online"] and host["groups"] == {"md/md0": "degraded"}, host
+    assert stat(c, "/var/lib/hotspare/central.db") == "hotspare:hotspare 600"
+    assert "Traceback" not in journal(c, CENTRAL), journal(c, CENTRAL)
+    first = watchdog_ping(c, CENTRAL)
+    wait_for("a later central watchdog ping", lambda: watchdog_ping(c, CENTRAL) > first)
+    central_pid = central["MainPID"]
+
+    # a NIC group on the container's own interfaces (lo and a veth made here): the agent
+    # starts with it and reports it; its interval is 600 s, so a link going down shows up
+    # at once only through the netlink link events (AF_NETLINK in the sandbox)
+    c.sh("ip link add hsp0 type veth peer name hsp1 && ip link set hsp0 up && ip link set hsp1 up")
+    wait_for("hsp0 up", lambda: c.run("cat", "/sys/class/net/hsp0/operstate").stdout == "up\n")
+    write(c, "/etc/hotspare/agent.d/nic.toml", NIC_TOML)
+    c.run("systemctl", "restart", UNIT)
+    state = wait_active(c)
+    assert state["StatusText"].startswith("watching"), state
+    wait_health(c, "degraded", {"md/md0", *NIC_GROUPS})
+    doc = health(c)
+    nic = {g["id"]: g for g in doc["groups"]}["nic/uplinks"]
+    assert nic["state"] == "redundant", nic
+    c.run("ip", "link", "set", "hsp1", "down")
+    wait_for(
+        "nic/uplinks degraded through a link event",
+        lambda: (
+            (h := health(c))
+            and {g["id"]: g["state"] for g in h["groups"]}.get("nic/uplinks") == "degraded"
+        ),
+    )
+    assert "cannot watch netlink" not in journal(c), journal(c)
+    c.run("rm", "/etc/hotspare/agent.d/nic.toml")
+    c.run("systemctl", "restart", UNIT)
+    pid = wait_active(c)["MainPID"]
+    wait_health(c, "degraded", {"md/md0"})
+
     # upgrade to release 2: the operator's configuration stays, the agent is restarted on it
     c.run(
         "apt-get",
@@ -348,9 +486,13 @@ def test_deb_install_reload_upgrade_purge(container: Container) -> None:
     version = c.run("dpkg-query", "-W", "-f", "${Version}", "hotspare").stdout
     assert version == f"{__version__}-2"
     assert c.run("cat", "/etc/hotspare/agent.toml").stdout == modified
-    assert c.run("ls", "/etc/hotspare").stdout.split() == ["agent.d", "agent.toml", "secrets"]
+    assert c.run("ls", "/etc/hotspare").stdout.split() == [
+        "agent.d", "agent.toml", "central.toml", "secrets"
+    ]  # fmt: skip
     state = wait_active(c)
     assert state["MainPID"] != pid, "the upgrade restarts the agent"
+    assert wait_active(c, CENTRAL)["MainPID"] != central_pid, "and the central service"
+    assert wait_for("the central API", lambda: http_json(c, f"{CENTRAL_URL}/api/fleet"))
     wait_health(c, "degraded", {"md/md0"})
     assert stat(c, "/etc/hotspare/agent.toml") == "root:hotspare 640"
 

@@ -1,4 +1,8 @@
-"""systemd notification and watchdog, in a few lines of our own (sd_notify(3) protocol)."""
+"""systemd notification and watchdog, in a few lines of our own (sd_notify(3) protocol).
+
+Shared by the agent and the central service (both run as Type=notify units); it imports
+nothing of ours, so the central service depends on it without depending on the agent.
+"""
 
 from __future__ import annotations
 
