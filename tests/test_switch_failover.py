@@ -247,10 +247,14 @@ def component(health: dict, cid: str) -> str | None:
     return next((c["state"] for c in health["components"] if c["id"] == cid), None)
 
 
-def health_shows(sub, host: str, wanted: dict[str, str], timeout: float, what: str) -> dict:
+def health_shows(
+    sub, host: str, wanted: dict[str, str], timeout: float, what: str, after: float = 0.0
+) -> dict:
+    """The first health of ``host`` received after ``after`` showing the ``wanted`` states."""
     m = sub.wait(
         lambda m: (
-            m.topic.endswith(f"/{host}/health")
+            m.at > after
+            and m.topic.endswith(f"/{host}/health")
             and bool(m.payload)
             and all(component(m.json(), c) == s for c, s in wanted.items())
         ),
@@ -320,10 +324,13 @@ def test_a_silent_switch_moves_the_bond_only_with_unreachable_failed_after(
         health_shows(sub, host, {"switch/tor-a": "ok", port: "ok"}, 40, f"{host}: tor-a ok")
 
     assert snmpd.proc is not None
+    stopped = time.monotonic()  # Message.at is monotonic
     snmpd.proc.send_signal(signal.SIGSTOP)
     try:
         # web-02: unknown first, then failed after 1.5 s of silence, then the bond moves
-        health_shows(sub, "web-02", {"switch/tor-a": "unknown", port: "unknown"}, 20, "unknown")
+        health_shows(
+            sub, "web-02", {"switch/tor-a": "unknown", port: "unknown"}, 20, "unknown", stopped
+        )
         health = health_shows(sub, "web-02", {"switch/tor-a": "failed"}, 20, "web-02: failed")
         assert component(health, port) == "unknown"  # silence says nothing about the port
         e = engaged_event(sub, "web-02", 20)
@@ -332,7 +339,9 @@ def test_a_silent_switch_moves_the_bond_only_with_unreachable_failed_after(
         assert (bonds["web-02"] / "active_slave").read_text() == "eth1\n"
 
         # web-01: unknown, and it stays so; the witness's hold-down runs out, no bond action
-        health_shows(sub, "web-01", {"switch/tor-a": "unknown", port: "unknown"}, 20, "unknown")
+        health_shows(
+            sub, "web-01", {"switch/tor-a": "unknown", port: "unknown"}, 20, "unknown", stopped
+        )
         write_mdstat(tmp_path / "web-01" / "mdstat", DEGRADED)
         sub.wait(
             lambda m: any(e["decision"] == "dry_run" for e in promotions(sub, "web-01", "witness")),
