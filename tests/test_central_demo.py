@@ -51,10 +51,8 @@ def test_demo_with_dashboard_serves_the_demo_host_and_cleans_up():
 def test_promotion_demo_with_dashboard_shows_both_hosts_and_the_promotion():
     """The README's full demo: primary and standby on the dashboard; the standby ends primary."""
     proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "agent.cli", "demo", "--promotion", "--dashboard"),
-            *("--duration", "24", "--pace", "4"),
-        ],
+        [sys.executable, "-m", "agent.cli", "demo", "--promotion", "--dashboard"]
+        + ["--duration", "24", "--pace", "4"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
