@@ -15,8 +15,9 @@ engine. Three layers:
     switch is a target configured once in it. A poll is a GETBULK walk of only the
     profile's columns, all columns side by side in each request, numeric OIDs only, no
     MIB lookups. A switch that does not answer within ``request_timeout`` x (``retries``
-    + 1) makes ``switch/<name>`` and everything last seen on it UNKNOWN (never FAILED);
-    the agent's per-collector timeout is the hard deadline of the whole poll, and each
+    + 1) makes ``switch/<name>`` and everything last seen on it UNKNOWN; only with
+    ``unreachable_failed_after`` set does ``switch/<name>`` itself become FAILED once the
+    device stayed silent that long (``silence_state``), its parts stay UNKNOWN. The agent's per-collector timeout is the hard deadline of the whole poll, and each
     switch is its own collector instance, so a slow one never delays the others.
 
 Component ids: ``switch/<name>`` (reachability), ``switch/<name>/psu/<index>``,
@@ -156,6 +157,11 @@ OPTIONS: dict[str, Option] = {
         float,
         5.0,
         "Seconds one poll of this device may take in all; then it is cancelled and the device is unknown. Keep it below the collector's timeout.",
+    ),
+    "unreachable_failed_after": Option(
+        float,
+        0.0,
+        "Seconds of silence (every poll unanswered, counted from the first) after which switch/<name> itself is failed, not unknown; its PSUs, fans and ports stay unknown. Set it only when SNMP reaches the device in-band, through the path it serves (see docs/snmp.md). 0: never, silence is unknown.",
     ),
     "max_repetitions": Option(int, 50, "GETBULK max-repetitions: rows per column per request."),
     "codec": Option(
@@ -403,6 +409,18 @@ def port_state(admin: int | None, oper: int | None) -> tuple[State, str]:
         7: State.FAILED,
     }.get(oper or 0, State.UNKNOWN)
     return state, words
+
+
+def silence_state(silent_for: float, failed_after: float, error: str) -> tuple[State, str]:
+    """The reachability component of a device that did not answer.
+
+    Silence is UNKNOWN; it becomes FAILED only when the operator configured
+    ``failed_after`` (> 0) and the device stayed silent at least that long. The words
+    carry the configured bound, not the running count: details are published on change.
+    """
+    if failed_after > 0 and silent_for >= failed_after:
+        return State.FAILED, f"no answer for {failed_after:g} s or more: {error}"
+    return State.UNKNOWN, f"no answer: {error}"
 
 
 def port_readings(walked: Walked, ports: Sequence[str], now: float) -> list[Reading]:
@@ -934,6 +952,7 @@ class SnmpCollector:
     trap_listen: str = ""
     codec: str = "builtin"
     deadline: float = 5.0
+    unreachable_failed_after: float = 0.0
     lldp_nics: tuple[str, ...] = ()
     nic_macs: Callable[[Sequence[str]], dict[str, str]] = sys_class_net_macs
     engine_factory: Callable[[], Engine] = shared_engine
@@ -945,6 +964,8 @@ class SnmpCollector:
         self._sys_descr = ""
         self._last: Snapshot | None = None
         self._reachable: bool | None = None
+        self._silent_since: float | None = None  # clock() at the start of the first unanswered poll
+        self._failed_logged = False
         self._trigger: Callable[[], None] | None = None
         self._listener: Any = None  # the trap listener this device is registered with
         self._engine_id = b""  # the device's snmpEngineID (for SNMPv3 traps)
@@ -987,10 +1008,11 @@ class SnmpCollector:
             async with asyncio.timeout(self.deadline):
                 readings, groups, detail = await self._poll(now)
         except TimeoutError:
-            return self._unreachable(now, f"no complete answer within {self.deadline:g} s")
+            return self._unreachable(now, started, f"no complete answer within {self.deadline:g} s")
         except (SnmpError, OSError) as e:
-            return self._unreachable(now, self._redact(str(e)))
+            return self._unreachable(now, started, self._redact(str(e)))
         took = self.clock() - started
+        self._silent_since = None
         if self._reachable is False:
             log.info("%s (%s) answers again", self.name, self.target)
         self._reachable = True
@@ -1061,11 +1083,18 @@ class SnmpCollector:
                 out.append(replace(r, detail=f"local {nic} is cabled here (LLDP); {r.detail}"))
         return out
 
-    def _unreachable(self, now: float, error: str) -> Snapshot:
+    def _unreachable(self, now: float, started: float, error: str) -> Snapshot:
         if self._reachable is not False:
             log.warning("%s (%s) does not answer: %s", self.name, self.target, error)
         self._reachable = False
-        switch = Reading(self.base, Kind.SWITCH, State.UNKNOWN, now, f"no answer: {error}")
+        if self._silent_since is None:
+            self._silent_since = started
+        silent_for = self.clock() - self._silent_since
+        state, words = silence_state(silent_for, self.unreachable_failed_after, error)
+        if state == State.FAILED and not self._failed_logged:
+            log.warning("%s (%s): %s: failed", self.name, self.target, words)
+        self._failed_logged = state == State.FAILED
+        switch = Reading(self.base, Kind.SWITCH, state, now, words)
         if self._last is None:
             return Snapshot((switch,))
         others = tuple(
@@ -1168,6 +1197,8 @@ def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
         raise ValueError(f"collector {name}: request_timeout: expected a number > 0")
     if options["deadline"] <= 0:
         raise ValueError(f"collector {name}: deadline: expected a number > 0")
+    if options["unreachable_failed_after"] < 0:
+        raise ValueError(f"collector {name}: unreachable_failed_after: expected a number >= 0")
     return SnmpCollector(
         name=name,
         address=options["address"],
@@ -1184,6 +1215,7 @@ def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
         lldp_nics=tuple(options["lldp_nics"]),
         codec=options["codec"],
         deadline=options["deadline"],
+        unreachable_failed_after=options["unreachable_failed_after"],
     )
 
 
