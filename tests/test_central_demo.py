@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -48,7 +49,7 @@ def test_demo_with_dashboard_serves_the_demo_host_and_cleans_up():
             proc.wait()
 
 
-DEMO_ARGS = ("--promotion", "--dashboard", "--pace", "4", "--duration", "24")
+DEMO_ARGS = ("--promotion", "--dashboard", "--pace", "4", "--duration", "120")
 
 
 def test_promotion_demo_with_dashboard_shows_both_hosts_and_the_promotion():
@@ -73,14 +74,17 @@ def test_promotion_demo_with_dashboard_shows_both_hosts_and_the_promotion():
             except OSError:
                 return None
 
-        primary = wait_for(lambda: (h := host("db-01")) and h["groups"] and h, 30, "db-01")
+        primary = wait_for(lambda: (h := host("db-01")) and h["groups"] and h, 60, "db-01")
         assert {g["id"] for g in primary["groups"]} >= {"power"}
         promoted = wait_for(
-            lambda: (h := host("db-02")) and h.get("role") == "primary" and h, 40, "db-02 promoted"
+            lambda: (h := host("db-02")) and h.get("role") == "primary" and h, 60, "db-02 promoted"
         )
         assert promoted["host"] == "db-02"
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the demo stops and cleans up
         _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
+        tmp = first.split("logs in ")[1].split(";")[0]
+        assert tmp.startswith("/tmp/hotspare-demo-") and not Path(tmp).exists()
     finally:
         if proc.poll() is None:
             proc.kill()
