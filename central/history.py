@@ -2,9 +2,16 @@
 windows and alerts, in SQLite (default, one file) or PostgreSQL (a ``postgresql://`` URL).
 
 One set of SQL statements serves both: written with ``?`` placeholders, which become ``%s``
-for psycopg; only the id column's type differs in the schema. Writes are committed in batches
-(``commit()``, called by the service twice a second and on stop); a reader on the same
-connection sees them at once.
+for psycopg; only the id column's type differs in the schema.
+
+Writes are batched. The append-only records (transitions, events, alerts) are kept in memory
+and written with one ``executemany`` per table when ``commit()`` runs (the service calls it
+four times a second and on stop), when ``BUFFER_ROWS`` of them are waiting, or before any other
+statement, so a read sees every record added before it. Other writes run at once; everything
+becomes durable at the next commit. A crash therefore loses at most the records of the last
+commit interval; a clean stop loses nothing (``close()`` writes and commits). Buffered records
+that the database refuses when they are written are counted in ``dropped`` and logged, not
+raised: the caller that added them has long moved on.
 """
 
 from __future__ import annotations
@@ -47,8 +54,22 @@ CREATE TABLE IF NOT EXISTS alerts (
     item TEXT NOT NULL, status TEXT NOT NULL, receiver TEXT NOT NULL, detail TEXT NOT NULL
 );
 """
+# the append-only tables' INSERTs, without their VALUES: the buffer adds as many rows as it has
+_INSERT_TRANSITION = (
+    "INSERT INTO transitions (ts, site, host, scope, item, from_state, to_state,"
+    " reason, cause, kind, margin) VALUES ",
+    11,
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (ts, received, site, host, seq, type, scope, item, from_state,"
+    " to_state, text, payload) VALUES ",
+    12,
+)
+_INSERT_ALERT = ("INSERT INTO alerts (ts, site, host, item, status, receiver, detail) VALUES ", 7)
 log = logging.getLogger("hotspare.central.history")
 MAX_PENDING = 100_000  # uncommitted writes kept for a replay; commits come every 0.25 s
+BUFFER_ROWS = 5000  # buffered records written (not yet committed) once this many wait
+ROWS_PER_INSERT = 1000  # rows per multi-row INSERT (SQLite and PostgreSQL take 12 000 values)
 
 _ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgresql": "BIGSERIAL PRIMARY KEY"}
 
@@ -110,6 +131,10 @@ class History:
         self._dirty = False
         # writes since the last commit, replayed on a new connection if the old one broke
         self._pending: list[tuple[str, Sequence[Any], bool]] = []
+        # append-only records not written yet: INSERT statement -> rows, in arrival order
+        self._buffer: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
+        self._buffered = 0
+        self.dropped = 0  # buffered records the database refused when they were written
         for stmt in _SCHEMA.format(id=_ID[dialect]).split(";"):
             if stmt.strip():
                 self._exec(stmt)
@@ -166,6 +191,12 @@ class History:
     def _exec(
         self, sql: str, params: Sequence[Any] = (), write: bool = False, many: bool = False
     ) -> Any:
+        """Run one statement now, after the buffered records (so it sees them)."""
+        if self._buffered:
+            self._write_buffer()
+        return self._execute(sql, params, write, many)
+
+    def _execute(self, sql: str, params: Sequence[Any], write: bool, many: bool) -> Any:
         try:
             cur = self._run(sql, params, many)
         except Exception:
@@ -187,7 +218,43 @@ class History:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return list(self._exec(sql, params).fetchall())
 
+    def _add(self, insert: tuple[str, int], row: tuple[Any, ...]) -> None:
+        """Buffer one record of an append-only table (written at the latest by ``commit``)."""
+        rows = self._buffer.get(insert)
+        if rows is None:
+            rows = self._buffer[insert] = []
+        rows.append(row)
+        self._buffered += 1
+        if self._buffered >= BUFFER_ROWS:
+            self._write_buffer()
+
+    def _write_buffer(self) -> None:
+        """Write the buffered records as multi-row INSERTs (``ROWS_PER_INSERT`` rows per
+        statement: one database round trip, and one release of Python's GIL, for each,
+        where ``executemany`` takes one per row). What the database refuses is counted in
+        ``dropped`` and logged, never raised: the callers that added it are gone."""
+        buffer, self._buffer, self._buffered = self._buffer, {}, 0
+        for (head, width), rows in buffer.items():
+            one = "(" + ", ".join("?" * width) + ")"
+            for i in range(0, len(rows), ROWS_PER_INSERT):
+                chunk = rows[i : i + ROWS_PER_INSERT]
+                sql = head + ", ".join([one] * len(chunk))
+                try:
+                    self._execute(sql, [v for row in chunk for v in row], True, False)
+                except Exception as e:
+                    self.dropped += len(chunk)
+                    log.error(
+                        "history %s: %d record(s) could not be written (%d so far): %s: %s",
+                        self.name,
+                        len(chunk),
+                        self.dropped,
+                        type(e).__name__,
+                        e,
+                    )
+
     def commit(self) -> None:
+        if self._buffered:
+            self._write_buffer()
         if not self._dirty:
             return
         try:
@@ -206,38 +273,30 @@ class History:
 
     # --- writes --------------------------------------------------------------------------
     def add_transitions(self, records: Iterable[Transition]) -> None:
-        rows = [
-            (
-                t.ts,
-                t.site,
-                t.host,
-                t.scope,
-                t.id,
-                t.from_state,
-                t.to_state,
-                t.reason,
-                t.cause,
-                t.kind,
-                t.margin,
-            )
-            for t in records
-        ]
-        if rows:
-            self._exec(
-                "INSERT INTO transitions (ts, site, host, scope, item, from_state, to_state,"
-                " reason, cause, kind, margin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-                write=True,
-                many=True,
+        for t in records:
+            self._add(
+                _INSERT_TRANSITION,
+                (
+                    t.ts,
+                    t.site,
+                    t.host,
+                    t.scope,
+                    t.id,
+                    t.from_state,
+                    t.to_state,
+                    t.reason,
+                    t.cause,
+                    t.kind,
+                    t.margin,
+                ),
             )
 
     def add_event(self, doc: dict[str, Any], received: float) -> None:
         """Store an agent event as received (every type: transitions, agent events, and the
         promotions and action results the contract adds)."""
         transition = doc["type"] == "transition"
-        self._exec(
-            "INSERT INTO events (ts, received, site, host, seq, type, scope, item, from_state,"
-            " to_state, text, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._add(
+            _INSERT_EVENT,
             (
                 doc["ts"],
                 received,
@@ -252,19 +311,13 @@ class History:
                 doc.get("reason", "") if transition else doc.get("message", ""),
                 json.dumps(doc, separators=(",", ":")),
             ),
-            write=True,
         )
 
     def add_alert(
         self, ts: float, site: str, host: str, item: str, status: str, receiver: str, detail: str
     ) -> None:
         """An alert notification sent (or given up on): for the alert routing to record."""
-        self._exec(
-            "INSERT INTO alerts (ts, site, host, item, status, receiver, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (ts, site, host, item, status, receiver, detail),
-            write=True,
-        )
+        self._add(_INSERT_ALERT, (ts, site, host, item, status, receiver, detail))
 
     def add_maintenance(
         self,

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import logging
 import ssl
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -159,8 +160,11 @@ class Ingest:
         return []
 
     def stats(self) -> dict[str, Any]:
+        counters = dict(self.counters)
+        if self.history.dropped:  # buffered records the database refused when written
+            counters["history_errors"] = counters.get("history_errors", 0) + self.history.dropped
         return {
-            "counters": dict(self.counters),
+            "counters": counters,
             "rejected": dict(self.rejected),
             "last_rejection": self.last_rejection,
             "hosts": len(self.fleet.hosts),
@@ -183,6 +187,9 @@ class MqttSource:
 
     REBUILD_QUIET = 2.0
     BATCH = 2000  # messages per turn of the event loop
+    # while messages keep coming, the loop looks for more this often instead of being woken
+    # for each one (each wake-up is a hand-over of Python's GIL between the two threads)
+    POLL = 0.005
 
     def __init__(
         self,
@@ -197,7 +204,8 @@ class MqttSource:
         self.subscribed = asyncio.Event()
         self.rebuilding = False  # the plain subscription of a shared-group source is on
         self._inbox: collections.deque[tuple[str, bytes, bool]] = collections.deque()
-        self._scheduled = False
+        self._scheduled = False  # a drain is due: the loop needs no wake-up
+        self._lock = threading.Lock()  # between _scheduled and the inbox, across the threads
         self._rebuild_timer: asyncio.TimerHandle | None = None
         s = settings
         client = mqtt.Client(
@@ -289,21 +297,33 @@ class MqttSource:
         self.loop.call_soon_threadsafe(self.subscribed.set)
 
     def _message(self, client, userdata, msg) -> None:
-        # hand over in batches: one loop wake-up for whatever arrived meanwhile
-        self._inbox.append((msg.topic, msg.payload, bool(msg.retain)))
-        if not self._scheduled:
+        # an idle loop is woken by the first message; a busy one polls (``_drain``)
+        item = (msg.topic, msg.payload, bool(msg.retain))
+        with self._lock:
+            self._inbox.append(item)
+            if self._scheduled:
+                return
             self._scheduled = True
-            self.loop.call_soon_threadsafe(self._drain)
+        self.loop.call_soon_threadsafe(self._drain)
 
     # loop side
     def _drain(self) -> None:
-        self._scheduled = False  # an append from now on schedules another drain
-        for _ in range(self.BATCH):
-            try:
-                topic, payload, retained = self._inbox.popleft()
-            except IndexError:
-                return
+        """Take what arrived, up to ``BATCH`` messages a turn (HTTP and timers run between
+        turns). After a turn that found something, look again in ``POLL`` seconds without
+        being woken; a turn that finds nothing lets the next message wake the loop."""
+        inbox = self._inbox
+        took = 0
+        while took < self.BATCH and inbox:
+            topic, payload, retained = inbox.popleft()
+            took += 1
             self._deliver(topic, payload, retained)
-        if self._inbox and not self._scheduled:  # let HTTP and timers run, then go on
-            self._scheduled = True
+        if inbox:
+            self.loop.call_soon(self._drain)
+        elif took:
+            self.loop.call_later(self.POLL, self._drain)
+        else:
+            with self._lock:
+                if not inbox:
+                    self._scheduled = False
+                    return
             self.loop.call_soon(self._drain)
