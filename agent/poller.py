@@ -47,6 +47,10 @@ class PollSkipped(Exception):
     """A poll was not started because the previous one has not returned."""
 
 
+class PollCancelled(Exception):
+    """A poll's call ended cancelled although nobody stopped the poller."""
+
+
 @dataclass(slots=True)
 class PollStats:
     successes: int = 0
@@ -97,7 +101,10 @@ class Poller:
         while True:
             started = loop.time()
             self._wake.clear()  # a trigger during the poll causes one more poll at once
-            await self.poll_once()
+            try:
+                await self.poll_once()
+            except Exception:  # a result handler's bug: log it, never end polling silently
+                log.exception("collector %s: handling a poll's result failed", self.name)
             while (delay := self.interval - (loop.time() - started)) > 0:
                 step = min(delay, self.probe_every) if self._probe else delay
                 with contextlib.suppress(TimeoutError):
@@ -142,7 +149,14 @@ class Poller:
             assert self._worker is not None
             self._running = self._worker.submit(self.collector.collect, now)
         # shield: on timeout a thread cannot be killed; keep the future to see it finish.
-        return await asyncio.wait_for(asyncio.shield(self._running), self.timeout)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._running), self.timeout)
+        except asyncio.CancelledError:
+            if _stopping():
+                raise  # the poller itself is being stopped
+            # The collect was cancelled from inside (a cancellation escaped a collector's
+            # own timeout handling): a failed poll, not the end of this poller.
+            raise PollCancelled("the collector's call was cancelled") from None
 
     def _succeeded(self, now: float, snapshot: Snapshot, duration: float) -> None:
         s = self.stats
@@ -198,6 +212,12 @@ def spread_probes(pollers: list[Poller], rate: float = PROBES_PER_SECOND) -> Non
     floor = len(probing) / rate
     for p in probing:
         p.probe_every = max(p.probe_every, floor)
+
+
+def _stopping() -> bool:
+    """Whether the running task (a poller) has been asked to stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _busy(fut: asyncio.Future[Any] | None) -> bool:
@@ -258,6 +278,6 @@ def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) 
 def _describe(e: BaseException, timeout: float) -> str:
     if isinstance(e, TimeoutError):
         return f"timed out after {timeout:g} s"
-    if isinstance(e, PollSkipped):
+    if isinstance(e, PollSkipped | PollCancelled):
         return str(e)
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__

@@ -363,6 +363,81 @@ def test_a_failing_psu_is_seen_on_the_next_poll(snmpsim):
     assert after.state == GroupState.FAILED and after.healthy == 0
 
 
+# A guard against a hang, not a timing assertion: a poll reports within its poller's
+# timeout (10 s at most here), so a minute without the awaited results means a poller stopped.
+POLLED_WITHIN = 60.0
+
+
+async def polled(done, pollers, tasks, results, within=POLLED_WITHIN):
+    """Until ``done()``; fails naming each poller's state instead of hanging."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + within
+    while not done():
+        if loop.time() > give_up:
+            state = []
+            for p, t in zip(pollers, tasks, strict=True):
+                ended = "running"
+                if t.done():
+                    ended = "ended cancelled" if t.cancelled() else f"ended: {t.exception()!r}"
+                n = len(results.get(p.name, ()))
+                state.append(
+                    f"{p.name}: task {ended}, {n} result(s), last error {p.stats.last_error!r}"
+                )
+            pytest.fail(f"pollers did not report within {within:g} s: " + "; ".join(state))
+        await asyncio.sleep(0.05)
+
+
+class CancelledInside(SnmpCollector):
+    """A poll that ends cancelled from inside, as a cancellation escaping a timeout would."""
+
+    async def _poll(self, now):
+        raise asyncio.CancelledError
+
+
+def test_a_poll_cancelled_inside_the_collector_is_a_failed_poll_and_polling_goes_on():
+    c = CancelledInside("tor-x", "127.0.0.1", port=free_udp_port(), request_timeout=0.2)
+    results: dict[str, list] = {"tor-x": []}
+
+    def on_result(name, snap, error, now):
+        results[name].append(error)
+
+    async def run():
+        pollers = [Poller("tor-x", c, 0.05, 5.0, 0.0, on_result)]
+        tasks = [asyncio.create_task(pollers[0].run())]
+        try:
+            await polled(lambda: len(results["tor-x"]) >= 2, pollers, tasks, results)
+            return tasks[0].done()
+        finally:
+            tasks[0].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    ended = asyncio.run(run())
+    assert not ended
+    assert results["tor-x"][:2] == ["the collector's call was cancelled"] * 2
+
+
+def test_a_failing_result_handler_does_not_stop_the_poller(snmpsim):
+    live = create("procurve", opts(address="127.0.0.1", port=snmpsim.port, community="procurve"))
+    results: dict[str, list] = {"procurve": []}
+
+    def on_result(name, snap, error, now):
+        results[name].append(snap)
+        if len(results[name]) == 1:
+            raise RuntimeError("a bug in the result handler")
+
+    async def run():
+        pollers = [Poller("procurve", live, 0.05, 5.0, 0.0, on_result)]
+        tasks = [asyncio.create_task(pollers[0].run())]
+        try:
+            await polled(lambda: len(results["procurve"]) >= 2, pollers, tasks, results)
+        finally:
+            tasks[0].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
+    assert all(s is not None and s.readings[0].state == State.OK for s in results["procurve"])
+
+
 def test_a_switch_that_does_not_answer_is_unknown_and_others_keep_their_cadence(snmpsim):
     dead_port = free_udp_port()  # nothing listens there
     live = create("procurve", opts(address="127.0.0.1", port=snmpsim.port, community="procurve"))
@@ -378,16 +453,19 @@ def test_a_switch_that_does_not_answer_is_unknown_and_others_keep_their_cadence(
             evaluator.observe(name, snap, now)
 
     async def run():
+        # the pollers' timeout above the collectors' deadline (5 s), as the deadline's help asks:
+        # on a busy machine a dead poll reports its own "no answer", not the poller's timeout
         pollers = [
-            Poller("procurve", live, 0.2, 5.0, 0.0, on_result),
-            Poller("dead", dead, 0.2, 5.0, 0.0, on_result),
+            Poller("procurve", live, 0.2, 10.0, 0.0, on_result),
+            Poller("dead", dead, 0.2, 10.0, 0.0, on_result),
         ]
         tasks = [asyncio.create_task(p.run()) for p in pollers]
-        while len(results["dead"]) < 2:
-            await asyncio.sleep(0.05)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await polled(lambda: len(results["dead"]) >= 2, pollers, tasks, results)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(run())
     (t_dead, snap, error), *_ = results["dead"]
