@@ -10,7 +10,6 @@ is generated from the same tables, so the two cannot drift apart.
 from __future__ import annotations
 
 import importlib
-import math
 import os
 import socket
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 
 from collectors.base import GroupKind, GroupSpec, Option, read_secret
 
-from .tomlfile import ConfigError
+from .tomlfile import ConfigError, typed
 from .tomlfile import describe as _describe
 from .tomlfile import read as _read
 from .tomlfile import table as _table
@@ -344,28 +343,7 @@ def _validate(
 
 def _check(file: Path, where: str, opt: Option, value: Any) -> Any:
     t = opt.type
-    ok = (
-        (t is bool and isinstance(value, bool))
-        or (t is int and isinstance(value, int) and not isinstance(value, bool))
-        or (t is float and isinstance(value, int | float) and not isinstance(value, bool))
-        or (t is str and isinstance(value, str))
-        or (t is list and isinstance(value, list) and all(isinstance(v, str) for v in value))
-    )
-    if not ok:
-        expected = {
-            bool: "true or false",
-            int: "an integer",
-            float: "a number",
-            str: "a string",
-            list: "an array of strings",
-        }[t]
-        raise ConfigError(file, where, f"expected {expected}, got {_describe(value)}")
-    if t is float:
-        value = float(value)
-        if not math.isfinite(value) or value < 0:
-            raise ConfigError(file, where, f"expected a finite number >= 0, got {value!r}")
-    if t is int and value < 0:
-        raise ConfigError(file, where, f"expected an integer >= 0, got {value!r}")
+    value = typed(file, where, t, value)
     if opt.choices and value not in opt.choices:
         raise ConfigError(
             file, where, f"expected one of {', '.join(map(repr, opt.choices))}, got {value!r}"

@@ -9,7 +9,6 @@ readable by their owner only; they live in fields left out of ``repr``.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent.tomlfile import describe as _describe
+from agent.tomlfile import typed
 from central.alerts.model import LABELS, matches
 from central.config import ConfigError, read_secret_file
 
@@ -348,29 +348,7 @@ def _check(path: Path, where: str, t: type, value: Any) -> Any:
         return value
     if t is list and isinstance(value, str):
         value = [value]  # a single glob or name
-    ok = (
-        (t is bool and isinstance(value, bool))
-        or (t is int and isinstance(value, int) and not isinstance(value, bool))
-        or (t is float and isinstance(value, int | float) and not isinstance(value, bool))
-        or (t is str and isinstance(value, str))
-        or (t is list and isinstance(value, list) and all(isinstance(v, str) for v in value))
-    )
-    if not ok:
-        expected = {
-            bool: "true or false",
-            int: "an integer",
-            float: "a number",
-            str: "a string",
-            list: "a string or an array of strings",
-        }[t]
-        raise ConfigError(path, where, f"expected {expected}, got {_describe(value)}")
-    if t is float:
-        value = float(value)
-        if not math.isfinite(value) or value < 0:
-            raise ConfigError(path, where, f"expected a finite number >= 0, got {value!r}")
-    if t is int and value < 0:
-        raise ConfigError(path, where, f"expected an integer >= 0, got {value!r}")
-    return value
+    return typed(path, where, t, value, arrays="a string or an array of strings")
 
 
 def _positive(path: Path, where: str, value: float) -> None:
