@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from collectors.base import GroupKind, GroupSpec, Option, read_secret
 
+from .mqtturl import MqttEndpoint
 from .tomlfile import ConfigError, typed
 from .tomlfile import describe as _describe
 from .tomlfile import read as _read
@@ -176,7 +177,7 @@ class AgentSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class MqttSettings:
+class MqttSettings(MqttEndpoint):
     url: str
     protocol: str
     client_id: str
@@ -189,18 +190,6 @@ class MqttSettings:
     key_file: str
     tls_insecure: bool
     outbox_max: int
-
-    @property
-    def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
-
-    @property
-    def hostname(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
 
 @dataclass(frozen=True, slots=True)

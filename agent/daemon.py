@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+
 import hotspare_systemd as systemd
 from collectors.base import Snapshot
 
@@ -94,7 +96,8 @@ class Agent:
         self._poller_tasks: list[asyncio.Task[None]] = []
         self._retained: dict[str, Any] = {}  # topic -> key of what was last published there
         self._topics: dict[tuple[str, str], str] = {}
-        self._to_clear: set[str] = set()  # retained topics of gone groups/components to empty
+        # retained topics of gone groups/components to empty -> the last attempt, if any
+        self._to_clear: dict[str, mqtt.MQTTMessageInfo | None] = {}
         self._health_summary: tuple[Any, ...] | None = None
         self._last_health_publish = 0.0
         self._ready = False
@@ -358,7 +361,7 @@ class Agent:
                 margins = {g.id: g.healthy - g.required for g in health.groups}
                 self.traps.send(t, event["seq"], margins.get(t.id) if t.scope == "group" else None)
             if t.new is None and t.scope in ("group", "component"):
-                self._to_clear.add(f"{self.base}/{t.scope}s/{wire.id_topic(t.id)}")
+                self._to_clear.setdefault(f"{self.base}/{t.scope}s/{wire.id_topic(t.id)}", None)
         self.health = health
         if self.promotion is not None:
             assert self.publisher is not None
@@ -399,13 +402,19 @@ class Agent:
                 self._publish(
                     topic, wire.state_message(health, wire.component(c), self._seq(), now)
                 )
-        self._to_clear.update(t for t in self._retained if t not in current)
+        for t in self._retained:
+            if t not in current:
+                self._to_clear.setdefault(t, None)
         self._retained = current
-        # An empty retained message clears a gone group or component; kept until it is sent,
-        # so a group that vanished during an outage or between two runs is cleared too.
-        for topic in list(self._to_clear):
-            if topic in current or self._publish_raw(topic, b""):
-                self._to_clear.discard(topic)
+        # An empty retained message clears a gone group or component. It is kept until the
+        # broker acknowledges it and sent again on every (re)connection, so a group that
+        # vanished during an outage, between two runs, or just as the connection died
+        # unnoticed is cleared too.
+        for topic, sent in list(self._to_clear.items()):
+            if topic in current or (sent is not None and sent.is_published()):
+                del self._to_clear[topic]
+            elif sent is None or force:
+                self._to_clear[topic] = self._publish_raw(topic, b"")
         summary = (
             health.state,
             health.role,
@@ -428,7 +437,7 @@ class Agent:
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
         self._publish_raw(topic, wire.encode(payload))
 
-    def _publish_raw(self, topic: str, payload: bytes) -> bool:
+    def _publish_raw(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo | None:
         assert self.publisher is not None
         return self.publisher.publish(topic, payload, retain=True, qos=1)
 

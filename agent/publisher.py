@@ -4,6 +4,13 @@ paho runs its network loop in its own thread and reconnects with backoff by itse
 this class bridges its callbacks into the asyncio loop. Retained state is published
 only while connected (``on_connect`` republishes all of it after every reconnect);
 events go through the on-disk outbox and are removed once the broker acknowledged them.
+
+paho replays unacknowledged QoS 1 publishes after a reconnect, after ``on_connect`` has
+run. For the agent every such message is stale: retained state is republished in full on
+connect, and events are redelivered from the outbox. A replay arriving after the fresh
+state would put old state back on the broker (a cleared group retained again), so the
+replay queue is emptied as each connection is made, and events waiting for an
+acknowledgement are resent from the outbox instead.
 """
 
 from __future__ import annotations
@@ -22,6 +29,26 @@ from .outbox import Outbox
 log = logging.getLogger("hotspare.mqtt")
 
 ACK_TIMEOUT = 60.0  # republish an event whose acknowledgement never came
+
+
+class ConnectionLost(Exception):
+    """The connection ended before the broker acknowledged a publish."""
+
+
+def forget_unacknowledged(client: mqtt.Client) -> bool:
+    """Empty paho's queue of publishes it would replay on this connection (see above).
+
+    Called from ``on_connect``, in paho's thread, before paho replays the queue. False when
+    paho's internals do not have the expected shape (nothing is changed then).
+    """
+    mutex = getattr(client, "_out_message_mutex", None)
+    messages = getattr(client, "_out_messages", None)
+    if mutex is None or not hasattr(messages, "clear") or not hasattr(client, "_inflight_messages"):
+        return False
+    with mutex:
+        messages.clear()
+        client._inflight_messages = 0
+    return True
 
 
 class Publisher:
@@ -43,6 +70,7 @@ class Publisher:
         self._outbox_changed = asyncio.Event()
         self._pending: dict[int, asyncio.Future[bool]] = {}
         self._was_connected = False
+        self._replays_checked = False
         self._failures = 0
         self._stopping = False
         self.client = self._build(client_id, will_payload)
@@ -71,6 +99,12 @@ class Publisher:
         if reason_code.is_failure:
             self._loop.call_soon_threadsafe(self._connect_failed, str(reason_code))
             return
+        if not forget_unacknowledged(client) and not self._replays_checked:
+            log.warning(
+                "this paho-mqtt does not expose its replay queue: after a reconnect it may"
+                " replay stale retained state before the current state"
+            )
+        self._replays_checked = True
         self._loop.call_soon_threadsafe(self._connected)
 
     def _paho_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
@@ -93,7 +127,8 @@ class Publisher:
     ) -> bool:
         """Publish at QoS 1; True once acknowledged, False if the broker refused it.
 
-        Raises TimeoutError when no acknowledgement came within ``timeout``.
+        Raises TimeoutError when no acknowledgement came within ``timeout``, ConnectionLost
+        when the connection ended first.
         """
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         fut: asyncio.Future[bool] = self._loop.create_future()
@@ -129,18 +164,27 @@ class Publisher:
                 reason,
             )
         self.connected.clear()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionLost())
+        self._pending.clear()
 
     def start(self) -> None:
         s = self.settings
         self.client.connect_async(s.hostname, s.port, keepalive=s.keepalive)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes, retain: bool = True, qos: int = 1) -> bool:
-        """Publish current state; False (nothing sent) while disconnected."""
+    def publish(
+        self, topic: str, payload: bytes, retain: bool = True, qos: int = 1
+    ) -> mqtt.MQTTMessageInfo | None:
+        """Publish current state; None (nothing sent) while disconnected.
+
+        The message info says whether the broker has acknowledged it (``is_published()``):
+        a message handed to a connection that is dying unnoticed never will be.
+        """
         if not self.connected.is_set():
-            return False
-        self.client.publish(topic, payload, qos=qos, retain=retain)
-        return True
+            return None
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
 
     def enqueue(self, topic: str, payload: bytes) -> None:
         """Put an event in the outbox; the drain task delivers it."""
@@ -170,6 +214,8 @@ class Publisher:
         await self.connected.wait()
         try:
             ok = await self._publish_acked(topic, payload, retain=False, timeout=ACK_TIMEOUT)
+        except ConnectionLost:
+            return False  # resent from the outbox once connected again
         except TimeoutError:
             log.warning(
                 "no acknowledgement for an event on %s after %.0f s; resending", topic, ACK_TIMEOUT
@@ -185,7 +231,7 @@ class Publisher:
         if self.connected.is_set():
             try:
                 await self._publish_acked(self.status_topic, offline_payload, True, timeout=2.0)
-            except TimeoutError:
+            except (TimeoutError, ConnectionLost):
                 log.warning("could not publish offline status before stopping")
         # paho's loop may log "not connected" once after a deliberate disconnect
         logging.getLogger("hotspare.paho").setLevel(logging.CRITICAL)
