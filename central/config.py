@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.mqtturl import MqttEndpoint
 from agent.tomlfile import ConfigError
 from agent.tomlfile import read as _read
 from agent.tomlfile import table as _table
@@ -124,7 +125,7 @@ MAINTENANCE_OPTIONS: dict[str, Option] = {
 
 
 @dataclass(frozen=True, slots=True)
-class MqttSettings:
+class MqttSettings(MqttEndpoint):
     url: str
     topic_prefix: str
     shared_group: str
@@ -135,18 +136,6 @@ class MqttSettings:
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
-
-    @property
-    def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
-
-    @property
-    def hostname(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
     @property
     def subscription(self) -> str:
