@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import math
 import os
 import socket
 import stat
@@ -22,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent.mqtturl import MqttEndpoint
-from agent.tomlfile import ConfigError
+from agent.tomlfile import ConfigError, describe, typed
 from agent.tomlfile import read as _read
 from agent.tomlfile import table as _table
 
@@ -245,32 +244,15 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     )
 
 
-_EXPECTED = {
-    bool: "true or false",
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    dt.datetime: "a date-time with offset (e.g. 2026-12-01T22:00:00Z)",
-}
-
-
 def _check(file: Path, where: str, opt: Option, value: Any) -> Any:
-    t = opt.type
-    ok = (
-        (t is bool and isinstance(value, bool))
-        or (t is int and isinstance(value, int) and not isinstance(value, bool))
-        or (t is float and isinstance(value, int | float) and not isinstance(value, bool))
-        or (t is str and isinstance(value, str))
-        or (t is dt.datetime and isinstance(value, dt.datetime) and value.tzinfo is not None)
-    )
-    if not ok:
-        raise ConfigError(file, where, f"expected {_EXPECTED[t]}, got {value!r}")
-    if t is float:
-        value = float(value)
-        if not math.isfinite(value) or value < 0:
-            raise ConfigError(file, where, f"expected a finite number >= 0, got {value!r}")
-    if t is int and value < 0:
-        raise ConfigError(file, where, f"expected an integer >= 0, got {value!r}")
+    if opt.type is not dt.datetime:
+        value = typed(file, where, opt.type, value)
+    elif not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ConfigError(
+            file,
+            where,
+            f"expected a date-time with offset (e.g. 2026-12-01T22:00:00Z), got {describe(value)}",
+        )
     if opt.choices and value not in opt.choices:
         raise ConfigError(
             file, where, f"expected one of {', '.join(map(repr, opt.choices))}, got {value!r}"

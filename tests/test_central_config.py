@@ -135,7 +135,7 @@ def test_command_check_and_errors(tmp_path):
         "ok": False,
         "file": str(bad),
         "key": "central.listen",
-        "error": "expected a string, got 1",
+        "error": "expected a string, got an integer (1)",
     }
 
 
