@@ -2,7 +2,8 @@
 
 ``/etc/hotspare/central.toml``: ``[central]`` (web, history, heartbeat timeout, SLA target),
 ``[mqtt]`` (the broker and the shared-subscription group), ``[[maintenance]]`` windows and
-``[alerts]`` (alert routing, parsed by ``central.alerts.config`` through SECTION_PARSERS).
+``[alerts]`` (alert routing, parsed by ``central.alerts.config`` through SECTION_PARSERS) and
+``[commands]`` (the key signing promote/demote/failback, parsed by ``central.commands``).
 Unknown keys are rejected. Every key is declared once, in the tables below, with the
 sentence the sample configuration (``docs/central.sample.toml``) shows for it.
 """
@@ -393,7 +394,15 @@ def _alerts_section(file: Path, value: Any) -> Any:
     return parse(value, file)
 
 
+def _commands_section(file: Path, value: Any) -> Any:
+    """``[commands]``: the key that signs promote/demote/failback (central/commands.py)."""
+    from .commands import parse
+
+    return parse(file, value)
+
+
 SECTION_PARSERS["alerts"] = _alerts_section
+SECTION_PARSERS["commands"] = _commands_section
 
 
 def sample() -> str:
@@ -422,8 +431,25 @@ def sample() -> str:
         else:
             out.append(f"#{key} = {_toml(examples[key])}")
     out.append("")
+    out += _commands_sample()
     out += _alerts_sample()
     return "\n".join(out) + "\n"
+
+
+def _commands_sample() -> list[str]:
+    """The [commands] section, from its own table (central/commands.py)."""
+    from .commands import OPTIONS
+
+    out = [
+        "# Signed promote/demote/failback from the dashboard and the API (docs/central.md,",
+        "# Commands): without a [commands] section the service sends none.",
+        "#[commands]",
+    ]
+    for key, (_type, default, help_text) in OPTIONS.items():
+        out.append(f"# {help_text}")
+        example = "/etc/hotspare/keys/central.key" if key == "signing_key" else default
+        out.append(f"#{key} = {_toml(example)}")
+    return [*out, ""]
 
 
 def _alerts_sample() -> list[str]:

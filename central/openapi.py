@@ -301,6 +301,47 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/hosts/{site}/{host}/commands": {
+                "post": {
+                    "summary": "Send the host's agent a signed promote, demote or failback (as `hotspare promote` does, signed with the [commands] key) and wait for its answer: the command event (accepted or rejected with the reason), then, once accepted, the promotion events until a final one.",
+                    "security": [{"bearer": []}],
+                    "parameters": [_p("site", "The host's site."), _p("host", "The host name.")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "verb": {"enum": ["promote", "demote", "failback"]},
+                                        "policy": {
+                                            "type": "string",
+                                            "description": "The policy to act on; empty: the agent's only fitting one.",
+                                        },
+                                    },
+                                    "required": ["verb"],
+                                    "additionalProperties": False,
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _ok(
+                            "The agent answered: {target, verb, nonce, command, promotion: [...], error}; error is set when no final result came in time."
+                        ),
+                        "404": _ok("No such host.", {"$ref": "#/components/schemas/Error"}),
+                        "409": _ok(
+                            "Commands are off (no [commands] section).",
+                            {"$ref": "#/components/schemas/Error"},
+                        ),
+                        "503": _ok("The service is not connected to the broker: nothing was sent."),
+                        "504": _ok(
+                            "Sent, but the agent did not answer in time (with a shared subscription the answer may reach another instance)."
+                        ),
+                        **ERRORS,
+                    },
+                }
+            },
             "/api/events": {
                 "get": {
                     "summary": "Agent events (transitions, agent events, promotions, action results) as received, newest first.",

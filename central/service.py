@@ -23,6 +23,7 @@ import hotspare_systemd as systemd
 
 from .alerting import Alerting
 from .alerts import AlertEngine
+from .commands import Commander
 from .config import Config
 from .history import History, describe_url
 from .ingest import Ingest, MqttSource, Subscriber
@@ -66,6 +67,7 @@ class Central:
             clock,
         )
         self.alerting = self._alerting()
+        self.commander = self._commander()
         self.source: MqttSource | None = None
         self._sent: dict[tuple[str, str], tuple] = {}  # what the browsers last got per host
         self.port: int | None = None  # the bound port, once listening
@@ -82,6 +84,25 @@ class Central:
         self.ingest.event_subscribers.append(alerting.on_event)
         self.api.alerting = alerting
         return alerting
+
+    def _commander(self) -> Commander | None:
+        """Signed commands from the API, when the configuration has a ``[commands]`` section."""
+        settings = self.cfg.sections.get("commands")
+        if settings is None:
+            return None
+        assert self.cfg.mqtt is not None
+        commander = Commander(settings, self.cfg.mqtt.topic_prefix, self._publish, self.clock)
+        self.ingest.event_subscribers.append(commander.on_event)
+        self.api.commander = commander
+        return commander
+
+    def _publish(self, topic: str, payload: bytes) -> bool:
+        """Publish at QoS 1 on the service's broker connection; False while disconnected."""
+        source = self.source
+        if source is None or not source.connected.is_set():
+            return False
+        source.client.publish(topic, payload, qos=1)
+        return True
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         loop = asyncio.get_running_loop()

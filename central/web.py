@@ -22,6 +22,7 @@ from aiohttp import web
 
 from . import availability as av
 from .alerting import Alerting
+from .commands import VERBS, Commander
 from .contract import SEVERITY
 from .history import History, Maintenance
 from .ingest import Ingest
@@ -82,6 +83,7 @@ class Api:
         self.sla_target = sla_target
         self.clock = clock
         self.alerting: Alerting | None = None  # alert routing, when configured
+        self.commander: Commander | None = None  # signed commands, when configured
 
     # --- app -----------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -93,6 +95,7 @@ class Api:
         r.add_get("/api/fleet", self.fleet_list)
         r.add_get("/api/groups", self.groups)
         r.add_get("/api/hosts/{site}/{host}", self.host)
+        r.add_post("/api/hosts/{site}/{host}/commands", self.command)
         r.add_get("/api/events", self.events)
         r.add_get("/api/transitions", self.transitions)
         r.add_get("/api/availability", self.availability)
@@ -220,6 +223,24 @@ class Api:
                 "events": self.history.events(h.site, h.host, limit=100),
             }
         )
+
+    async def command(self, request: web.Request) -> web.Response:
+        """Sign and send promote/demote/failback to the host's agent; wait for its answer."""
+        if self.commander is None:
+            return _error(409, "commands are off: the configuration has no [commands] section")
+        h = self._host(request)
+        body = await _json_object(request, {"verb", "policy"})
+        verb, policy = body.get("verb"), body.get("policy", "")
+        if verb not in VERBS:
+            raise BadRequest(f"verb: expected one of {', '.join(VERBS)}, got {verb!r}")
+        if not isinstance(policy, str):
+            raise BadRequest("policy: expected a string")
+        outcome = await self.commander.send(h.site, h.host, verb, policy)
+        if outcome["command"] is not None:
+            status = 200
+        else:
+            status = 503 if outcome["error"] == "broker not connected" else 504
+        return web.json_response(outcome, status=status)
 
     def _host(self, request: web.Request) -> Host:
         key = (request.match_info["site"], request.match_info["host"])
@@ -479,6 +500,20 @@ class BadRequest(ValueError):
 
 class NotConfigured(Exception):
     """Alert routing is off: no [alerts] section."""
+
+
+async def _json_object(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+    """The request's JSON object body, with only the ``allowed`` fields."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("expected a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object")
+    unknown = set(body) - allowed
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+    return body
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import agent.promotion.signing as signing
 from agent.localbroker import free_port
 from central import config
 from tests.central_peer import wait_for
@@ -40,7 +41,11 @@ def test_the_sample_is_generated_and_loads_with_every_key_set(tmp_path):
     assert SAMPLE.read_text() == config.sample(), "regenerate: hotspare central --sample-config"
     assert config.load(SAMPLE).listen_port == 8470
     uncommented = re.sub(r"^#(?=[\w\[])", "", SAMPLE.read_text(), flags=re.M)
+    key = tmp_path / "central.key"
+    signing.generate(key)
+    uncommented = uncommented.replace("/etc/hotspare/keys/central.key", str(key))
     cfg = config.load(write(tmp_path, uncommented))
+    assert cfg.sections["commands"].sender == "central"
     assert cfg.maintenance[0].host == "web-01"
     assert cfg.maintenance[0].end - cfg.maintenance[0].start == 5400
 
@@ -184,8 +189,8 @@ def test_the_schemas_are_the_contracts_own():
 def test_central_imports_only_the_contract():
     """DESIGN.md: central never imports collectors or the agent's daemon: only the version
     and the config-file primitives both sides share (agent/tomlfile.py, agent/mqtturl.py,
-    stdlib only)."""
-    shared = {"agent", "agent.tomlfile", "agent.mqtturl"}
+    stdlib only) and the signed-command format (agent/promotion/signing.py)."""
+    shared = {"agent", "agent.tomlfile", "agent.mqtturl", "agent.promotion.signing"}
     for path in (ROOT / "central").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []

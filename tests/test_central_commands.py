@@ -1,0 +1,172 @@
+"""Signed promote/demote/failback from central's API to a real agent, through mosquitto."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from agent.promotion import signing
+from agent.tomlfile import ConfigError
+from central import config as central_config
+from tests.central_peer import CentralThread, get, send, wait_for, write_config
+from tests.conftest import CLEAN, agent_config, write_mdstat
+from tests.test_promotion import RECORDER, stand_in
+
+BASE = "hotspare/v1/dc1/web-01"
+TOKEN = "s3cret-token-for-commands"
+
+
+@pytest.fixture
+def keys(tmp_path):
+    """central.key (trusted by the agent) and rogue.key (not trusted)."""
+    trusted = tmp_path / "trusted"
+    trusted.mkdir(mode=0o755)
+    central_key = signing.generate(tmp_path / "central.key")
+    (trusted / "central.pub").write_bytes(central_key.read_bytes())
+    os.chmod(trusted / "central.pub", 0o644)
+    signing.generate(tmp_path / "rogue.key")
+    return tmp_path
+
+
+@pytest.fixture
+def standby(broker, subscribe, run_agent, tmp_path, keys, monkeypatch):
+    """An agent in the standby role whose manual promotion runs a recording hook."""
+    mdstat = tmp_path / "mdstat"
+    write_mdstat(mdstat, CLEAN)
+    record = tmp_path / "hook-calls"
+    monkeypatch.setenv("RECORD", str(record))
+    hook = stand_in(tmp_path, "failover", RECORDER)
+    promo = f"""
+[promotion]
+trusted_keys = "{keys / "trusted"}"
+role = "standby"
+[[promotion.policy]]
+name = "take-over"
+when = ["host=failed"]
+intent = "promote"
+action = "hook"
+[promotion.policy.hook]
+argv = ["{hook}", "takeover"]
+"""
+    sub = subscribe()
+    run_agent(agent_config(broker.port, mdstat, tmp_path / "state", extra=promo))
+    sub.wait(lambda m: m.topic == f"{BASE}/health" and m.json()["role"] == "standby", 20, "health")
+    return record
+
+
+def start_central(broker, tmp_path, key: str, sender: str = "central") -> CentralThread:
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    token.chmod(0o600)
+    commands = f'[commands]\nsigning_key = "{key}"\nsender = "{sender}"\nwait = 20.0\n'
+    path = write_config(
+        tmp_path / "central.toml",
+        broker.port,
+        str(tmp_path / "central.db"),
+        extra=f'token_file = "{token}"\n',
+        mqtt_extra=f"\n{commands}",
+    )
+    central = CentralThread(path).start()
+    return central
+
+
+def wait_known(central: CentralThread) -> None:
+    wait_for(lambda: get(f"{central.url}/api/hosts/dc1/web-01", TOKEN)[0] == 200, 20, "host known")
+
+
+def test_a_promote_from_the_api_is_signed_accepted_and_engaged(broker, tmp_path, keys, standby):
+    central = start_central(broker, tmp_path, str(keys / "central.key"))
+    try:
+        wait_known(central)
+        url = f"{central.url}/api/hosts/dc1/web-01/commands"
+        status, body = send(url, "POST", {"verb": "promote"})
+        assert status == 401, body  # a change needs the token
+        status, body = send(url, "POST", {"verb": "reboot"}, TOKEN)
+        assert status == 400 and "verb" in body["error"], body
+        status, body = send(url, "POST", {"verb": "promote", "force": True}, TOKEN)
+        assert status == 400 and "force" in body["error"], body
+        status, body = send(
+            f"{central.url}/api/hosts/dc1/nohost/commands", "POST", {"verb": "promote"}, TOKEN
+        )
+        assert status == 404, body
+
+        status, out = send(url, "POST", {"verb": "promote"}, TOKEN)
+        print(json.dumps(out, indent=1))
+        assert status == 200, out
+        assert out["command"]["decision"] == "accepted"
+        assert out["command"]["sender"] == "central"
+        assert out["command"]["nonce"] == out["nonce"]
+        assert out["promotion"][-1]["decision"] == "engaged", out
+        assert out["error"] == ""
+        call = json.loads(standby.read_text().splitlines()[0])
+        assert call["argv"] == ["takeover"]
+    finally:
+        central.stop()
+
+
+def test_a_key_the_agent_does_not_trust_is_refused_and_said_so(broker, tmp_path, keys, standby):
+    central = start_central(broker, tmp_path, str(keys / "rogue.key"), sender="rogue")
+    try:
+        wait_known(central)
+        status, out = send(
+            f"{central.url}/api/hosts/dc1/web-01/commands", "POST", {"verb": "promote"}, TOKEN
+        )
+        assert status == 200, out
+        assert (out["command"]["decision"], out["command"]["reason"]) == (
+            "rejected",
+            "unknown_sender",
+        )
+        assert out["promotion"] == []
+        assert not standby.exists()
+    finally:
+        central.stop()
+
+
+def test_without_a_commands_section_the_api_says_commands_are_off(broker, tmp_path, standby):
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    token.chmod(0o600)
+    path = write_config(
+        tmp_path / "central.toml",
+        broker.port,
+        str(tmp_path / "central.db"),
+        extra=f'token_file = "{token}"\n',
+    )
+    central = CentralThread(path).start()
+    try:
+        wait_known(central)
+        status, body = send(
+            f"{central.url}/api/hosts/dc1/web-01/commands", "POST", {"verb": "promote"}, TOKEN
+        )
+        assert status == 409 and "[commands]" in body["error"], body
+    finally:
+        central.stop()
+
+
+def config_error(tmp_path, commands: str) -> ConfigError:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[central]\ndatabase = "{tmp_path / "db"}"\n[commands]\n{commands}')
+    with pytest.raises(ConfigError) as e:
+        central_config.load(path)
+    return e.value
+
+
+def test_commands_config_errors_name_the_key_and_never_show_the_key(tmp_path, keys):
+    assert config_error(tmp_path, 'sender = "x"\n').key == "commands.signing_key"
+    loose = keys / "central.key"
+    loose.chmod(0o644)
+    e = config_error(tmp_path, f'signing_key = "{loose}"\n')
+    assert e.key == "commands.signing_key" and "0644" in str(e)
+    assert "PRIVATE KEY" not in str(e)
+    loose.chmod(0o600)
+    e = config_error(tmp_path, f'signing_key = "{loose}"\nsender = "a/b"\n')
+    assert e.key == "commands.sender"
+    e = config_error(tmp_path, f'signing_key = "{loose}"\nwait = 0\n')
+    assert e.key == "commands.wait"
+    e = config_error(tmp_path, f'signing_key = "{loose}"\nverbs = []\n')
+    assert e.key == "commands.verbs"
+    assert config_error(tmp_path, f'signing_key = "{tmp_path / "none.key"}"\n').key == (
+        "commands.signing_key"
+    )
