@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.demo import write_atomically
 from agent.localbroker import LocalBroker, stop_process
+from agent.promotion import signing
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
@@ -107,6 +108,18 @@ class Subscriber:
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()
+
+
+@pytest.fixture
+def keys(tmp_path):
+    """Signing keys in tmp_path: ops.key (its public key in trusted/ as ops.pub) and
+    mallory.key (trusted by no one)."""
+    trusted = tmp_path / "trusted"
+    trusted.mkdir(mode=0o755)
+    pub = signing.generate(tmp_path / "ops.key")
+    (trusted / "ops.pub").write_bytes(pub.read_bytes())
+    signing.generate(tmp_path / "mallory.key")
+    return tmp_path
 
 
 @pytest.fixture

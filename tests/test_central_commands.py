@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from agent.promotion import signing
 from agent.tomlfile import ConfigError
 from central import config as central_config
 from tests.central_peer import CentralThread, get, send, wait_for, write_config
@@ -16,18 +14,6 @@ from tests.test_promotion import RECORDER, stand_in
 
 BASE = "hotspare/v1/dc1/web-01"
 TOKEN = "s3cret-token-for-commands"
-
-
-@pytest.fixture
-def keys(tmp_path):
-    """central.key (trusted by the agent) and rogue.key (not trusted)."""
-    trusted = tmp_path / "trusted"
-    trusted.mkdir(mode=0o755)
-    central_key = signing.generate(tmp_path / "central.key")
-    (trusted / "central.pub").write_bytes(central_key.read_bytes())
-    os.chmod(trusted / "central.pub", 0o644)
-    signing.generate(tmp_path / "rogue.key")
-    return tmp_path
 
 
 @pytest.fixture
@@ -56,7 +42,7 @@ argv = ["{hook}", "takeover"]
     return record
 
 
-def start_central(broker, tmp_path, key: str, sender: str = "central") -> CentralThread:
+def start_central(broker, tmp_path, key: str, sender: str) -> CentralThread:
     token = tmp_path / "token"
     token.write_text(TOKEN)
     token.chmod(0o600)
@@ -77,7 +63,7 @@ def wait_known(central: CentralThread) -> None:
 
 
 def test_a_promote_from_the_api_is_signed_accepted_and_engaged(broker, tmp_path, keys, standby):
-    central = start_central(broker, tmp_path, str(keys / "central.key"))
+    central = start_central(broker, tmp_path, str(keys / "ops.key"), sender="ops")
     try:
         wait_known(central)
         url = f"{central.url}/api/hosts/dc1/web-01/commands"
@@ -96,7 +82,7 @@ def test_a_promote_from_the_api_is_signed_accepted_and_engaged(broker, tmp_path,
         print(json.dumps(out, indent=1))
         assert status == 200, out
         assert out["command"]["decision"] == "accepted"
-        assert out["command"]["sender"] == "central"
+        assert out["command"]["sender"] == "ops"
         assert out["command"]["nonce"] == out["nonce"]
         assert out["promotion"][-1]["decision"] == "engaged", out
         assert out["error"] == ""
@@ -107,7 +93,7 @@ def test_a_promote_from_the_api_is_signed_accepted_and_engaged(broker, tmp_path,
 
 
 def test_a_key_the_agent_does_not_trust_is_refused_and_said_so(broker, tmp_path, keys, standby):
-    central = start_central(broker, tmp_path, str(keys / "rogue.key"), sender="rogue")
+    central = start_central(broker, tmp_path, str(keys / "mallory.key"), sender="mallory")
     try:
         wait_known(central)
         status, out = send(
@@ -155,7 +141,7 @@ def config_error(tmp_path, commands: str) -> ConfigError:
 
 def test_commands_config_errors_name_the_key_and_never_show_the_key(tmp_path, keys):
     assert config_error(tmp_path, 'sender = "x"\n').key == "commands.signing_key"
-    loose = keys / "central.key"
+    loose = keys / "ops.key"
     loose.chmod(0o644)
     e = config_error(tmp_path, f'signing_key = "{loose}"\n')
     assert e.key == "commands.signing_key" and "0644" in str(e)

@@ -9,7 +9,6 @@ import os
 import time
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.promotion import signing
@@ -18,16 +17,6 @@ from tests.schemas import validate
 from tests.test_promotion import RECORDER, fixture_bond, stand_in
 
 BASE = "hotspare/v1/dc1/web-01"
-
-
-@pytest.fixture
-def keys(tmp_path):
-    trusted = tmp_path / "trusted"
-    trusted.mkdir(mode=0o755)
-    pub = signing.generate(tmp_path / "ops.key")
-    (trusted / "ops.pub").write_bytes(pub.read_bytes())
-    signing.generate(tmp_path / "mallory.key")
-    return tmp_path
 
 
 def publish(port: int, topic: str, payload: bytes) -> None:
