@@ -35,7 +35,62 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from collectors.base import Kind, State
+from collectors import snmp_mib_tables as _mib
+from collectors.base import Kind, State, Verdict
+
+
+class ProfileError(Exception):
+    """A profile names a MIB object or enumeration label the MIBs in mibs/ do not define,
+    or leaves one of the MIB's enumeration values unmapped (raised at import)."""
+
+
+def oid(ref: str) -> str:
+    """The numeric OID of ``"MODULE::object"``, from the MIBs compiled by mibs/generate.py."""
+    try:
+        return _mib.OBJECTS[ref]
+    except KeyError:
+        raise ProfileError(
+            f"{ref}: not defined in the MIB files in mibs/ (add the MIB, run mibs/generate.py)"
+        ) from None
+
+
+def enumeration(ref: str) -> dict[str, int]:
+    """The enumeration (label -> number) of ``"MODULE::object"`` or ``"MODULE::TC"``."""
+    try:
+        return dict(_mib.ENUMS[ref])
+    except KeyError:
+        raise ProfileError(f"{ref}: the MIB defines no enumeration for it") from None
+
+
+def states(ref: str, words: Mapping[str, State]) -> StateMap:
+    """A value table from the MIB's own labels: every label the MIB defines must be
+    mapped, and every mapped label must be the MIB's."""
+    enum = enumeration(ref)
+    unknown = sorted(set(words) - set(enum))
+    if unknown:
+        raise ProfileError(f"{ref}: the MIB defines no value {', '.join(unknown)}")
+    unmapped = sorted(set(enum) - set(words), key=enum.__getitem__)
+    if unmapped:
+        raise ProfileError(
+            f"{ref}: the profile does not map {', '.join(f'{w}({enum[w]})' for w in unmapped)}"
+        )
+    return {enum[label]: (state, label) for label, state in words.items()}
+
+
+def values(ref: str, *labels: str) -> frozenset[int]:
+    """The numbers of some of an enumeration's labels."""
+    enum = enumeration(ref)
+    missing = [label for label in labels if label not in enum]
+    if missing:
+        raise ProfileError(f"{ref}: the MIB defines no value {', '.join(missing)}")
+    return frozenset(enum[label] for label in labels)
+
+
+def _column(ref: str, entry: str) -> int:
+    parent, _, number = oid(ref).rpartition(".")
+    if parent != entry:
+        raise ProfileError(f"{ref} ({oid(ref)}) is not a column of the entry {entry}")
+    return int(number)
 
 
 class Role(enum.StrEnum):
@@ -138,6 +193,104 @@ class StatusTable:
         return own
 
 
+def table(
+    status: str,
+    role: Role,
+    id_prefix: str,
+    words: Mapping[str, State] | StateMap,
+    *,
+    name: str | None = None,
+    present: str | None = None,
+    absent: tuple[str, ...] = (),
+    type_column: str | None = None,
+    types: frozenset[int] = frozenset(),
+    **more: object,
+) -> StatusTable:
+    """A StatusTable from MIB names: ``status`` is ``"MODULE::column"``; ``name``,
+    ``present`` and ``type_column`` are columns of the same table (object names of the
+    same module); ``words`` maps every label of the status column's enumeration (or,
+    for a column the MIB gives no enumeration, value -> (state, word) by number);
+    ``absent`` are labels of the ``present`` column."""
+    module, _, obj = status.partition("::")
+    entry = oid(status).rpartition(".")[0]
+
+    def col(name_: str | None) -> int | None:
+        return None if name_ is None else _column(f"{module}::{name_}", entry)
+
+    if all(isinstance(k, str) for k in words):
+        value_table = states(status, words)  # type: ignore[arg-type]
+    elif status in _mib.ENUMS:
+        raise ProfileError(f"{status}: the MIB enumerates its values; map them by label")
+    else:
+        value_table = words  # type: ignore[assignment]
+    return StatusTable(
+        module,
+        obj,
+        role,
+        id_prefix,
+        entry,
+        _column(status, entry),
+        value_table,  # type: ignore[arg-type]
+        name=col(name),
+        present=col(present),
+        absent_values=values(f"{module}::{present}", *absent) if present else frozenset(),
+        type_column=col(type_column),
+        types=types,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RedundancyStatement:
+    """A column in which the device states the redundancy of its PSU or fan group.
+
+    ``verdicts`` maps each value to the group verdict it states (None: it states
+    nothing). Rows whose ``present`` column says absent say nothing either. The group's
+    stated verdict is the worst row's; its reason names the rows and the device's word.
+    """
+
+    mib: str
+    object: str
+    role: Role
+    column_oid: str
+    verdicts: Mapping[int, tuple[Verdict | None, str]]
+    name: str | None = None  # a column OID giving the row's name
+    name_template: str = ""  # else this, with {index} and {last}
+    present: str | None = None  # a column OID
+    absent_values: frozenset[int] = frozenset()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.column_oid, self.name, self.present) if c is not None)
+
+
+def statement(
+    column: str,
+    role: Role,
+    words: Mapping[str, Verdict | None],
+    *,
+    name: str | None = None,
+    name_template: str = "",
+    present: str | None = None,
+    absent: tuple[str, ...] = (),
+) -> RedundancyStatement:
+    """A RedundancyStatement from MIB names (``column`` is ``"MODULE::object"``; every
+    label of its enumeration must be given a verdict or None)."""
+    module, _, obj = column.partition("::")
+    mapped = states(column, dict.fromkeys(words, State.UNKNOWN))  # checks the labels
+    return RedundancyStatement(
+        module,
+        obj,
+        role,
+        oid(column),
+        {n: (words[label], label) for n, (_, label) in mapped.items()},
+        name=oid(f"{module}::{name}") if name else None,
+        name_template=name_template,
+        present=oid(f"{module}::{present}") if present else None,
+        absent_values=values(f"{module}::{present}", *absent) if present else frozenset(),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class EntitySource:
     """ENTITY-MIB powerSupply / fan entities with their standard state (the fallback)."""
@@ -169,11 +322,13 @@ class Profile:
     sys_object_ids: tuple[str, ...] = ()  # prefixes, numeric, no leading dot
     sys_descr: str = ""  # regular expression, searched case-insensitively
     sources: tuple[Source, ...] = ()
+    # where the device states the PSU / fan group's redundancy itself
+    statements: tuple[RedundancyStatement, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
-        for s in self.sources:
+        for s in (*self.sources, *self.statements):
             seen.update(dict.fromkeys(s.columns))
         return tuple(seen)
 
@@ -321,33 +476,53 @@ HUAWEI_STACK_ROLE: StateMap = {
     2: (State.OK, "standby"),
     3: (State.OK, "slave"),
 }
-DELL_STATUS: StateMap = {  # IDRAC-MIB-SMIv2 ObjectStatusEnum / StatusProbeEnum
-    1: (State.UNKNOWN, "other"),
-    2: (State.UNKNOWN, "unknown"),
-    3: (State.OK, "ok"),
-    4: (State.WARNING, "nonCritical"),
-    5: (State.FAILED, "critical"),
-    6: (State.FAILED, "nonRecoverable"),
+DELL_STATUS = {  # IDRAC-MIB-SMIv2 ObjectStatusEnum
+    "other": State.UNKNOWN,
+    "unknown": State.UNKNOWN,
+    "ok": State.OK,
+    "nonCritical": State.WARNING,
+    "critical": State.FAILED,
+    "nonRecoverable": State.FAILED,
 }
-DELL_PROBE_STATUS: StateMap = {
-    1: (State.UNKNOWN, "other"),
-    2: (State.UNKNOWN, "unknown"),
-    3: (State.OK, "ok"),
-    4: (State.WARNING, "nonCriticalUpper"),
-    5: (State.FAILED, "criticalUpper"),
-    6: (State.FAILED, "nonRecoverableUpper"),
-    7: (State.WARNING, "nonCriticalLower"),
-    8: (State.FAILED, "criticalLower"),
-    9: (State.FAILED, "nonRecoverableLower"),
-    10: (State.FAILED, "failed"),
+DELL_PROBE_STATUS = {  # IDRAC-MIB-SMIv2 StatusProbeEnum
+    "other": State.UNKNOWN,
+    "unknown": State.UNKNOWN,
+    "ok": State.OK,
+    "nonCriticalUpper": State.WARNING,
+    "criticalUpper": State.FAILED,
+    "nonRecoverableUpper": State.FAILED,
+    "nonCriticalLower": State.WARNING,
+    "criticalLower": State.FAILED,
+    "nonRecoverableLower": State.FAILED,
+    "failed": State.FAILED,
 }
-CPQ_CONDITION: StateMap = {  # CPQHLTH-MIB condition
-    1: (State.UNKNOWN, "other"),
-    2: (State.OK, "ok"),
-    3: (State.WARNING, "degraded"),
-    4: (State.FAILED, "failed"),
+# IDRAC-MIB-SMIv2 StatusRedundancyEnum: the power and cooling units' own redundancy verdict
+# (notRedundant: "does not apply or object is not redundant", a group without a spare)
+DELL_REDUNDANCY = {
+    "other": None,
+    "unknown": None,
+    "full": Verdict.REDUNDANT,
+    "degraded": Verdict.DEGRADED,
+    "lost": Verdict.DEGRADED,
+    "notRedundant": Verdict.DEGRADED,
+    "redundancyOffline": Verdict.DEGRADED,
 }
-CPQ_ABSENT = frozenset({2})  # cpqHeFltTol*Present: 1 other, 2 absent, 3 present
+CPQ_CONDITION = {  # CPQHLTH-MIB condition
+    "other": State.UNKNOWN,
+    "ok": State.OK,
+    "degraded": State.WARNING,
+    "failed": State.FAILED,
+}
+# CPQHLTH-MIB cpqHeFltTolPowerSupplyRedundant / cpqHeFltTolFanRedundant
+CPQ_REDUNDANT = {"other": None, "notRedundant": Verdict.DEGRADED, "redundant": Verdict.REDUNDANT}
+# cpqHeFltTolPwrSupplyCondition, the power subsystem's condition: degraded or failed means
+# redundancy is gone; whether the group still serves is the members' count to say
+CPQ_SUBSYSTEM = {
+    "other": None,
+    "ok": None,
+    "degraded": Verdict.DEGRADED,
+    "failed": Verdict.DEGRADED,
+}
 SUPERMICRO_PSU: StateMap = {
     0: (State.ABSENT, "Not Present"),
     1: (State.OK, "Present: OK"),
@@ -661,45 +836,33 @@ HUAWEI = (
 )
 
 DELL_IDRAC = (
-    StatusTable(
-        "IDRAC-MIB-SMIv2",
-        "powerSupplyStatus",
+    table(
+        "IDRAC-MIB-SMIv2::powerSupplyStatus",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.674.10892.5.4.600.12.1",
-        5,
         DELL_STATUS,
-        name=8,
+        name="powerSupplyLocationName",
     ),
-    StatusTable(
-        "IDRAC-MIB-SMIv2",
-        "coolingDeviceStatus",
+    table(
+        "IDRAC-MIB-SMIv2::coolingDeviceStatus",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.674.10892.5.4.700.12.1",
-        5,
-        DELL_STATUS,
-        name=8,
+        DELL_PROBE_STATUS,
+        name="coolingDeviceLocationName",
     ),
-    StatusTable(
-        "IDRAC-MIB-SMIv2",
-        "amperageProbeStatus",
+    table(
+        "IDRAC-MIB-SMIv2::amperageProbeStatus",
         Role.OTHER,
         "probe/current",
-        "1.3.6.1.4.1.674.10892.5.4.600.30.1",
-        5,
         DELL_PROBE_STATUS,
-        name=8,
+        name="amperageProbeLocationName",
     ),
-    StatusTable(
-        "IDRAC-MIB-SMIv2",
-        "voltageProbeStatus",
+    table(
+        "IDRAC-MIB-SMIv2::voltageProbeStatus",
         Role.OTHER,
         "probe/voltage",
-        "1.3.6.1.4.1.674.10892.5.4.600.20.1",
-        5,
         DELL_PROBE_STATUS,
-        name=8,
+        name="voltageProbeLocationName",
         kind=Kind.VOLTAGE,
     ),
     StatusTable(
@@ -709,35 +872,74 @@ DELL_IDRAC = (
         "global",
         "1.3.6.1.4.1.674.10892.2.2",
         1,
-        DELL_STATUS,
+        {
+            1: (State.UNKNOWN, "other"),
+            2: (State.UNKNOWN, "unknown"),
+            3: (State.OK, "ok"),
+            4: (State.WARNING, "nonCritical"),
+            5: (State.FAILED, "critical"),
+            6: (State.FAILED, "nonRecoverable"),
+        },
         name_template="global system status",
+    ),
+)
+DELL_IDRAC_STATEMENTS = (
+    statement(
+        "IDRAC-MIB-SMIv2::powerUnitRedundancyStatus",
+        Role.PSU,
+        DELL_REDUNDANCY,
+        name="powerUnitName",
+    ),
+    statement(
+        "IDRAC-MIB-SMIv2::coolingUnitRedundancyStatus",
+        Role.FAN,
+        DELL_REDUNDANCY,
+        name="coolingUnitName",
     ),
 )
 
 HPE_ILO = (
-    StatusTable(
-        "CPQHLTH-MIB",
-        "cpqHeFltTolPowerSupplyCondition",
+    table(
+        "CPQHLTH-MIB::cpqHeFltTolPowerSupplyCondition",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.232.6.2.9.3.1",
-        4,
         CPQ_CONDITION,
         name_template="Power Supply {last}",
-        present=3,
-        absent_values=CPQ_ABSENT,
+        present="cpqHeFltTolPowerSupplyPresent",
+        absent=("absent",),
     ),
-    StatusTable(
-        "CPQHLTH-MIB",
-        "cpqHeFltTolFanCondition",
+    table(
+        "CPQHLTH-MIB::cpqHeFltTolFanCondition",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.232.6.2.6.7.1",
-        9,
         CPQ_CONDITION,
         name_template="Fan {last}",
-        present=4,
-        absent_values=CPQ_ABSENT,
+        present="cpqHeFltTolFanPresent",
+        absent=("absent",),
+    ),
+)
+HPE_ILO_STATEMENTS = (
+    statement(
+        "CPQHLTH-MIB::cpqHeFltTolPowerSupplyRedundant",
+        Role.PSU,
+        CPQ_REDUNDANT,
+        name_template="Power Supply {last}",
+        present="cpqHeFltTolPowerSupplyPresent",
+        absent=("absent",),
+    ),
+    statement(
+        "CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition",
+        Role.PSU,
+        CPQ_SUBSYSTEM,
+        name_template="power supply subsystem",
+    ),
+    statement(
+        "CPQHLTH-MIB::cpqHeFltTolFanRedundant",
+        Role.FAN,
+        CPQ_REDUNDANT,
+        name_template="Fan {last}",
+        present="cpqHeFltTolFanPresent",
+        absent=("absent",),
     ),
 )
 
@@ -836,6 +1038,7 @@ PROFILES: tuple[Profile, ...] = (
         ("1.3.6.1.4.1.674.10892.5",),
         r"idrac",
         DELL_IDRAC,
+        DELL_IDRAC_STATEMENTS,
     ),
     Profile(
         "hpe-ilo",
@@ -843,6 +1046,7 @@ PROFILES: tuple[Profile, ...] = (
         ("1.3.6.1.4.1.232.9.4",),
         r"integrated lights-out",
         HPE_ILO,
+        HPE_ILO_STATEMENTS,
     ),
     Profile(
         "supermicro",

@@ -191,8 +191,30 @@ def test_healthy_recordings_have_redundant_groups():
         profile = choose(*_sys(values))
         readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0)
         for g in health_of(readings, groups).values():
+            if (device["device"], g.id) in STATED_NOT_REDUNDANT:
+                continue  # the device itself says so: see the test below
             # Arista and Aruba publish fans whose sensors say nothing (unknown): not degraded
             assert g.state in (GroupState.REDUNDANT, GroupState.UNKNOWN), (device["device"], g)
+
+
+# groups whose recorded device states that they are not redundant, though every member is OK
+STATED_NOT_REDUNDANT = {
+    # an ML350 Gen9 with three of its eight fan bays filled: cpqHeFltTolFanRedundant is
+    # notRedundant(2) for each present fan
+    ("hpe-ilo_4", "fan"): "Fan 2, Fan 3, Fan 4: notRedundant (cpqHeFltTolFanRedundant)",
+}
+
+
+@pytest.mark.parametrize("device,group", sorted(STATED_NOT_REDUNDANT))
+def test_a_recorded_device_that_states_no_redundancy_gives_a_degraded_group(device, group):
+    values = load_rec(FIXTURES / f"{device}.snmprec")
+    profile = choose(*_sys(values))
+    readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0)
+    spec = {g.id: g for g in groups}[group]
+    assert all(r.state == State.OK for r in readings if r.id in spec.members)
+    status = health_of(readings, groups)[group]
+    assert status.state == GroupState.DEGRADED
+    assert status.reason.endswith("the device says: " + STATED_NOT_REDUNDANT[(device, group)])
 
 
 def test_hpe_absent_fan_bays_are_not_members_unless_slots_are_configured():
