@@ -385,6 +385,47 @@ def test_a_failing_psu_is_seen_on_the_next_poll(snmpsim):
     assert after.state == GroupState.FAILED and after.healthy == 0
 
 
+# derived recordings (tests/fixtures/snmprec/SOURCES.md): every member OK, the device says
+# its redundancy is gone; (recording, group, the device's words, the other group's verdict)
+STATED_VARIANTS = [
+    (
+        "hpe-ilo_4-psu-not-redundant",
+        "psu",
+        "Power Supply 1, Power Supply 2: notRedundant (cpqHeFltTolPowerSupplyRedundant)",
+    ),
+    (
+        "drac_r540-psu-redundancy-lost",
+        "psu",
+        "System Board PS Redundancy: lost (powerUnitRedundancyStatus)",
+    ),
+]
+
+
+@pytest.mark.parametrize("device,group,words", STATED_VARIANTS)
+def test_a_device_saying_not_redundant_over_the_wire_degrades_the_group(
+    snmpsim, device, group, words
+):
+    c = create(device, opts(address="127.0.0.1", port=snmpsim.port, community=device))
+    snap = asyncio.run(c.collect(time.time()))
+    assert snap.readings[0].state == State.OK, snap.readings[0].detail
+    spec = {g.id: g for g in snap.groups}[f"switch/{device}/{group}"]
+    states = {r.id: r.state for r in snap.readings}
+    assert len(spec.members) == 2 and {states[m] for m in spec.members} == {State.OK}
+    status = health_of(snap.readings, snap.groups)[spec.id]
+    assert status.state == GroupState.DEGRADED and status.healthy == 2
+    assert status.reason.endswith("the device says: " + words), status.reason
+
+
+def test_a_device_saying_fully_redundant_keeps_the_group_redundant(snmpsim):
+    device = "drac_r540-psu-redundancy-lost"  # its cooling unit says full(3)
+    c = create(device, opts(address="127.0.0.1", port=snmpsim.port, community=device))
+    snap = asyncio.run(c.collect(time.time()))
+    fan = health_of(snap.readings, snap.groups)[f"switch/{device}/fan"]
+    assert fan.state == GroupState.REDUNDANT
+    assert fan.stated == GroupState.REDUNDANT
+    assert "System Board Fan Redundancy: full (coolingUnitRedundancyStatus)" in fan.reason
+
+
 # A guard against a hang, not a timing assertion: a poll reports within its poller's
 # timeout (10 s at most here), so a minute without the awaited results means a poller stopped.
 POLLED_WITHIN = 60.0
