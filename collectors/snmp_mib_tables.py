@@ -5,7 +5,14 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
 
     mibs/CPQHLTH-MIB.txt
     mibs/CPQHOST-MIB.txt
+    mibs/ENTITY-MIB.txt
+    mibs/ENTITY-SENSOR-MIB.txt
+    mibs/ENTITY-STATE-MIB.txt
+    mibs/IANA-ENTITY-MIB.txt
     mibs/IDRAC-MIB-SMIv2.txt
+    mibs/IF-MIB.txt
+    mibs/LLDP-MIB.txt
+    mibs/SNMPv2-MIB.txt
 
 OBJECTS: "MODULE::name" -> numeric OID. ENUMS: "MODULE::name" -> {label: number}, for objects
 with an enumerated syntax (also through a textual convention) and for the textual
@@ -36,6 +43,29 @@ OBJECTS: dict[str, str] = {
     'CPQHLTH-MIB::cpqHeTrap': '1.3.6.1.4.1.232.6.3',
     'CPQHLTH-MIB::cpqHealth': '1.3.6.1.4.1.232.6',
     'CPQHOST-MIB::compaq': '1.3.6.1.4.1.232',
+    'ENTITY-MIB::entPhysicalClass': '1.3.6.1.2.1.47.1.1.1.1.5',
+    'ENTITY-MIB::entPhysicalContainedIn': '1.3.6.1.2.1.47.1.1.1.1.4',
+    'ENTITY-MIB::entPhysicalEntry': '1.3.6.1.2.1.47.1.1.1.1',
+    'ENTITY-MIB::entPhysicalIndex': '1.3.6.1.2.1.47.1.1.1.1.1',
+    'ENTITY-MIB::entPhysicalName': '1.3.6.1.2.1.47.1.1.1.1.7',
+    'ENTITY-MIB::entPhysicalTable': '1.3.6.1.2.1.47.1.1.1',
+    'ENTITY-MIB::entityGeneral': '1.3.6.1.2.1.47.1.4',
+    'ENTITY-MIB::entityLogical': '1.3.6.1.2.1.47.1.2',
+    'ENTITY-MIB::entityMIB': '1.3.6.1.2.1.47',
+    'ENTITY-MIB::entityMIBObjects': '1.3.6.1.2.1.47.1',
+    'ENTITY-MIB::entityMapping': '1.3.6.1.2.1.47.1.3',
+    'ENTITY-MIB::entityPhysical': '1.3.6.1.2.1.47.1.1',
+    'ENTITY-SENSOR-MIB::entPhySensorEntry': '1.3.6.1.2.1.99.1.1.1',
+    'ENTITY-SENSOR-MIB::entPhySensorOperStatus': '1.3.6.1.2.1.99.1.1.1.5',
+    'ENTITY-SENSOR-MIB::entPhySensorTable': '1.3.6.1.2.1.99.1.1',
+    'ENTITY-SENSOR-MIB::entitySensorMIB': '1.3.6.1.2.1.99',
+    'ENTITY-SENSOR-MIB::entitySensorObjects': '1.3.6.1.2.1.99.1',
+    'ENTITY-STATE-MIB::entStateEntry': '1.3.6.1.2.1.131.1.1.1',
+    'ENTITY-STATE-MIB::entStateObjects': '1.3.6.1.2.1.131.1',
+    'ENTITY-STATE-MIB::entStateOper': '1.3.6.1.2.1.131.1.1.1.3',
+    'ENTITY-STATE-MIB::entStateTable': '1.3.6.1.2.1.131.1.1',
+    'ENTITY-STATE-MIB::entityStateMIB': '1.3.6.1.2.1.131',
+    'IANA-ENTITY-MIB::ianaEntityMIB': '1.3.6.1.2.1.216',
     'IDRAC-MIB-SMIv2::amperageProbeIndex': '1.3.6.1.4.1.674.10892.5.4.600.30.1.2',
     'IDRAC-MIB-SMIv2::amperageProbeLocationName': '1.3.6.1.4.1.674.10892.5.4.600.30.1.8',
     'IDRAC-MIB-SMIv2::amperageProbeStatus': '1.3.6.1.4.1.674.10892.5.4.600.30.1.5',
@@ -77,6 +107,41 @@ OBJECTS: dict[str, str] = {
     'IDRAC-MIB-SMIv2::voltageProbeTable': '1.3.6.1.4.1.674.10892.5.4.600.20',
     'IDRAC-MIB-SMIv2::voltageProbeTableEntry': '1.3.6.1.4.1.674.10892.5.4.600.20.1',
     'IDRAC-MIB-SMIv2::voltageProbechassisIndex': '1.3.6.1.4.1.674.10892.5.4.600.20.1.1',
+    'IF-MIB::ifAdminStatus': '1.3.6.1.2.1.2.2.1.7',
+    'IF-MIB::ifDescr': '1.3.6.1.2.1.2.2.1.2',
+    'IF-MIB::ifEntry': '1.3.6.1.2.1.2.2.1',
+    'IF-MIB::ifIndex': '1.3.6.1.2.1.2.2.1.1',
+    'IF-MIB::ifMIB': '1.3.6.1.2.1.31',
+    'IF-MIB::ifMIBObjects': '1.3.6.1.2.1.31.1',
+    'IF-MIB::ifName': '1.3.6.1.2.1.31.1.1.1.1',
+    'IF-MIB::ifOperStatus': '1.3.6.1.2.1.2.2.1.8',
+    'IF-MIB::ifTable': '1.3.6.1.2.1.2.2',
+    'IF-MIB::ifXEntry': '1.3.6.1.2.1.31.1.1.1',
+    'IF-MIB::ifXTable': '1.3.6.1.2.1.31.1.1',
+    'IF-MIB::interfaces': '1.3.6.1.2.1.2',
+    'LLDP-MIB::lldpLocPortDesc': '1.0.8802.1.1.2.1.3.7.1.4',
+    'LLDP-MIB::lldpLocPortEntry': '1.0.8802.1.1.2.1.3.7.1',
+    'LLDP-MIB::lldpLocPortId': '1.0.8802.1.1.2.1.3.7.1.3',
+    'LLDP-MIB::lldpLocPortNum': '1.0.8802.1.1.2.1.3.7.1.1',
+    'LLDP-MIB::lldpLocPortTable': '1.0.8802.1.1.2.1.3.7',
+    'LLDP-MIB::lldpLocalSystemData': '1.0.8802.1.1.2.1.3',
+    'LLDP-MIB::lldpMIB': '1.0.8802.1.1.2',
+    'LLDP-MIB::lldpObjects': '1.0.8802.1.1.2.1',
+    'LLDP-MIB::lldpRemChassisId': '1.0.8802.1.1.2.1.4.1.1.5',
+    'LLDP-MIB::lldpRemEntry': '1.0.8802.1.1.2.1.4.1.1',
+    'LLDP-MIB::lldpRemIndex': '1.0.8802.1.1.2.1.4.1.1.3',
+    'LLDP-MIB::lldpRemLocalPortNum': '1.0.8802.1.1.2.1.4.1.1.2',
+    'LLDP-MIB::lldpRemPortDesc': '1.0.8802.1.1.2.1.4.1.1.8',
+    'LLDP-MIB::lldpRemPortId': '1.0.8802.1.1.2.1.4.1.1.7',
+    'LLDP-MIB::lldpRemSysName': '1.0.8802.1.1.2.1.4.1.1.9',
+    'LLDP-MIB::lldpRemTable': '1.0.8802.1.1.2.1.4.1',
+    'LLDP-MIB::lldpRemTimeMark': '1.0.8802.1.1.2.1.4.1.1.1',
+    'LLDP-MIB::lldpRemoteSystemsData': '1.0.8802.1.1.2.1.4',
+    'SNMPv2-MIB::snmpMIB': '1.3.6.1.6.3.1',
+    'SNMPv2-MIB::snmpMIBObjects': '1.3.6.1.6.3.1.1',
+    'SNMPv2-MIB::sysDescr': '1.3.6.1.2.1.1.1',
+    'SNMPv2-MIB::sysObjectID': '1.3.6.1.2.1.1.2',
+    'SNMPv2-MIB::system': '1.3.6.1.2.1.1',
 }
 
 ENUMS: dict[str, dict[str, int]] = {
@@ -87,6 +152,12 @@ ENUMS: dict[str, dict[str, int]] = {
     'CPQHLTH-MIB::cpqHeFltTolPowerSupplyPresent': {'other': 1, 'absent': 2, 'present': 3},
     'CPQHLTH-MIB::cpqHeFltTolPowerSupplyRedundant': {'other': 1, 'notRedundant': 2, 'redundant': 3},
     'CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition': {'other': 1, 'ok': 2, 'degraded': 3, 'failed': 4},
+    'ENTITY-MIB::entPhysicalClass': {'other': 1, 'unknown': 2, 'chassis': 3, 'backplane': 4, 'container': 5, 'powerSupply': 6, 'fan': 7, 'sensor': 8, 'module': 9, 'port': 10, 'stack': 11, 'cpu': 12, 'energyObject': 13, 'battery': 14, 'storageDrive': 15},
+    'ENTITY-SENSOR-MIB::EntitySensorStatus': {'ok': 1, 'unavailable': 2, 'nonoperational': 3},
+    'ENTITY-SENSOR-MIB::entPhySensorOperStatus': {'ok': 1, 'unavailable': 2, 'nonoperational': 3},
+    'ENTITY-STATE-MIB::EntityOperState': {'unknown': 1, 'disabled': 2, 'enabled': 3, 'testing': 4},
+    'ENTITY-STATE-MIB::entStateOper': {'unknown': 1, 'disabled': 2, 'enabled': 3, 'testing': 4},
+    'IANA-ENTITY-MIB::IANAPhysicalClass': {'other': 1, 'unknown': 2, 'chassis': 3, 'backplane': 4, 'container': 5, 'powerSupply': 6, 'fan': 7, 'sensor': 8, 'module': 9, 'port': 10, 'stack': 11, 'cpu': 12, 'energyObject': 13, 'battery': 14, 'storageDrive': 15},
     'IDRAC-MIB-SMIv2::ObjectStatusEnum': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
     'IDRAC-MIB-SMIv2::StatusProbeEnum': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCriticalUpper': 4, 'criticalUpper': 5, 'nonRecoverableUpper': 6, 'nonCriticalLower': 7, 'criticalLower': 8, 'nonRecoverableLower': 9, 'failed': 10},
     'IDRAC-MIB-SMIv2::StatusRedundancyEnum': {'other': 1, 'unknown': 2, 'full': 3, 'degraded': 4, 'lost': 5, 'notRedundant': 6, 'redundancyOffline': 7},
@@ -96,4 +167,6 @@ ENUMS: dict[str, dict[str, int]] = {
     'IDRAC-MIB-SMIv2::powerSupplyStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
     'IDRAC-MIB-SMIv2::powerUnitRedundancyStatus': {'other': 1, 'unknown': 2, 'full': 3, 'degraded': 4, 'lost': 5, 'notRedundant': 6, 'redundancyOffline': 7},
     'IDRAC-MIB-SMIv2::voltageProbeStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCriticalUpper': 4, 'criticalUpper': 5, 'nonRecoverableUpper': 6, 'nonCriticalLower': 7, 'criticalLower': 8, 'nonRecoverableLower': 9, 'failed': 10},
+    'IF-MIB::ifAdminStatus': {'up': 1, 'down': 2, 'testing': 3},
+    'IF-MIB::ifOperStatus': {'up': 1, 'down': 2, 'testing': 3, 'unknown': 4, 'dormant': 5, 'notPresent': 6, 'lowerLayerDown': 7},
 }

@@ -104,48 +104,42 @@ class Role(enum.StrEnum):
 StateMap = Mapping[int, tuple[State, str]]
 
 # --- standard columns (RFC 6933 ENTITY-MIB, RFC 3433 ENTITY-SENSOR-MIB, RFC 4268 ENTITY-STATE-MIB)
-SYS_DESCR = "1.3.6.1.2.1.1.1.0"
-SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
-ENT_PHYSICAL_CONTAINED_IN = "1.3.6.1.2.1.47.1.1.1.1.4"
-ENT_PHYSICAL_CLASS = "1.3.6.1.2.1.47.1.1.1.1.5"
-ENT_PHYSICAL_NAME = "1.3.6.1.2.1.47.1.1.1.1.7"
-ENT_PHY_SENSOR_OPER_STATUS = "1.3.6.1.2.1.99.1.1.1.5"
-ENT_STATE_OPER = "1.3.6.1.2.1.131.1.1.1.3"
-ENT_CLASS_POWER_SUPPLY = 6
-ENT_CLASS_FAN = 7
+SYS_DESCR = oid("SNMPv2-MIB::sysDescr") + ".0"
+SYS_OBJECT_ID = oid("SNMPv2-MIB::sysObjectID") + ".0"
+ENT_PHYSICAL_CONTAINED_IN = oid("ENTITY-MIB::entPhysicalContainedIn")
+ENT_PHYSICAL_CLASS = oid("ENTITY-MIB::entPhysicalClass")
+ENT_PHYSICAL_NAME = oid("ENTITY-MIB::entPhysicalName")
+ENT_PHY_SENSOR_OPER_STATUS = oid("ENTITY-SENSOR-MIB::entPhySensorOperStatus")
+ENT_STATE_OPER = oid("ENTITY-STATE-MIB::entStateOper")
+ENT_CLASS_POWER_SUPPLY = enumeration("ENTITY-MIB::entPhysicalClass")["powerSupply"]
+ENT_CLASS_FAN = enumeration("ENTITY-MIB::entPhysicalClass")["fan"]
 
-ENT_SENSOR_STATUS: StateMap = {  # EntitySensorStatus
-    1: (State.OK, "ok"),
-    2: (State.UNKNOWN, "unavailable"),
-    3: (State.FAILED, "nonoperational"),
-}
-ENT_OPER_STATE: StateMap = {  # EntityOperState
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.FAILED, "disabled"),
-    3: (State.OK, "enabled"),
-    4: (State.WARNING, "testing"),
-}
+ENT_SENSOR_STATUS = states(  # EntitySensorStatus
+    "ENTITY-SENSOR-MIB::entPhySensorOperStatus",
+    {"ok": State.OK, "unavailable": State.UNKNOWN, "nonoperational": State.FAILED},
+)
+ENT_OPER_STATE = states(  # EntityOperState
+    "ENTITY-STATE-MIB::entStateOper",
+    {
+        "unknown": State.UNKNOWN,
+        "disabled": State.FAILED,
+        "enabled": State.OK,
+        "testing": State.WARNING,
+    },
+)
 
 # --- IF-MIB (RFC 2863) and LLDP-MIB (IEEE 802.1AB)
-IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
-IF_ADMIN_STATUS = "1.3.6.1.2.1.2.2.1.7"
-IF_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8"
-IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
-IF_STATUS_WORDS = {
-    1: "up",
-    2: "down",
-    3: "testing",
-    4: "unknown",
-    5: "dormant",
-    6: "notPresent",
-    7: "lowerLayerDown",
-}
-LLDP_LOC_PORT_DESC = "1.0.8802.1.1.2.1.3.7.1.4"
-LLDP_LOC_PORT_ID = "1.0.8802.1.1.2.1.3.7.1.3"
-LLDP_REM_CHASSIS_ID = "1.0.8802.1.1.2.1.4.1.1.5"
-LLDP_REM_PORT_ID = "1.0.8802.1.1.2.1.4.1.1.7"
-LLDP_REM_PORT_DESC = "1.0.8802.1.1.2.1.4.1.1.8"
-LLDP_REM_SYS_NAME = "1.0.8802.1.1.2.1.4.1.1.9"
+IF_DESCR = oid("IF-MIB::ifDescr")
+IF_ADMIN_STATUS = oid("IF-MIB::ifAdminStatus")
+IF_OPER_STATUS = oid("IF-MIB::ifOperStatus")
+IF_NAME = oid("IF-MIB::ifName")
+IF_STATUS_WORDS = {n: label for label, n in enumeration("IF-MIB::ifOperStatus").items()}
+LLDP_LOC_PORT_DESC = oid("LLDP-MIB::lldpLocPortDesc")
+LLDP_LOC_PORT_ID = oid("LLDP-MIB::lldpLocPortId")
+LLDP_REM_CHASSIS_ID = oid("LLDP-MIB::lldpRemChassisId")
+LLDP_REM_PORT_ID = oid("LLDP-MIB::lldpRemPortId")
+LLDP_REM_PORT_DESC = oid("LLDP-MIB::lldpRemPortDesc")
+LLDP_REM_SYS_NAME = oid("LLDP-MIB::lldpRemSysName")
 
 
 @dataclass(frozen=True, slots=True)
