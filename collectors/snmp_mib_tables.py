@@ -3,6 +3,10 @@
 
 Compiled from these MIB files (see mibs/README.md for where each comes from):
 
+    mibs/CISCO-ENTITY-FRU-CONTROL-MIB.txt
+    mibs/CISCO-ENVMON-MIB.txt
+    mibs/CISCO-SMI.txt
+    mibs/CISCO-STACKWISE-MIB.txt
     mibs/CPQHLTH-MIB.txt
     mibs/CPQHOST-MIB.txt
     mibs/ENTITY-MIB.txt
@@ -21,6 +25,40 @@ conventions themselves. Used by collectors/snmp_profiles.py only."""
 from __future__ import annotations
 
 OBJECTS: dict[str, str] = {
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUFan': '1.3.6.1.4.1.9.9.117.1.4',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPower': '1.3.6.1.4.1.9.9.117.1.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPowerOperStatus': '1.3.6.1.4.1.9.9.117.1.1.2.1.2',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPowerStatusEntry': '1.3.6.1.4.1.9.9.117.1.1.2.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPowerStatusTable': '1.3.6.1.4.1.9.9.117.1.1.2',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPowerSupplyGroupEntry': '1.3.6.1.4.1.9.9.117.1.1.1.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPowerSupplyGroupTable': '1.3.6.1.4.1.9.9.117.1.1.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFanTrayOperStatus': '1.3.6.1.4.1.9.9.117.1.4.1.1.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFanTrayStatusEntry': '1.3.6.1.4.1.9.9.117.1.4.1.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFanTrayStatusTable': '1.3.6.1.4.1.9.9.117.1.4.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcMIBObjects': '1.3.6.1.4.1.9.9.117.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcPowerNonRedundantReason': '1.3.6.1.4.1.9.9.117.1.1.1.1.6',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcPowerRedundancyMode': '1.3.6.1.4.1.9.9.117.1.1.1.1.1',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcPowerRedundancyOperMode': '1.3.6.1.4.1.9.9.117.1.1.1.1.5',
+    'CISCO-ENTITY-FRU-CONTROL-MIB::ciscoEntityFRUControlMIB': '1.3.6.1.4.1.9.9.117',
+    'CISCO-ENVMON-MIB::ciscoEnvMonFanState': '1.3.6.1.4.1.9.9.13.1.4.1.3',
+    'CISCO-ENVMON-MIB::ciscoEnvMonFanStatusDescr': '1.3.6.1.4.1.9.9.13.1.4.1.2',
+    'CISCO-ENVMON-MIB::ciscoEnvMonFanStatusEntry': '1.3.6.1.4.1.9.9.13.1.4.1',
+    'CISCO-ENVMON-MIB::ciscoEnvMonFanStatusIndex': '1.3.6.1.4.1.9.9.13.1.4.1.1',
+    'CISCO-ENVMON-MIB::ciscoEnvMonFanStatusTable': '1.3.6.1.4.1.9.9.13.1.4',
+    'CISCO-ENVMON-MIB::ciscoEnvMonMIB': '1.3.6.1.4.1.9.9.13',
+    'CISCO-ENVMON-MIB::ciscoEnvMonObjects': '1.3.6.1.4.1.9.9.13.1',
+    'CISCO-ENVMON-MIB::ciscoEnvMonSupplyState': '1.3.6.1.4.1.9.9.13.1.5.1.3',
+    'CISCO-ENVMON-MIB::ciscoEnvMonSupplyStatusDescr': '1.3.6.1.4.1.9.9.13.1.5.1.2',
+    'CISCO-ENVMON-MIB::ciscoEnvMonSupplyStatusEntry': '1.3.6.1.4.1.9.9.13.1.5.1',
+    'CISCO-ENVMON-MIB::ciscoEnvMonSupplyStatusIndex': '1.3.6.1.4.1.9.9.13.1.5.1.1',
+    'CISCO-ENVMON-MIB::ciscoEnvMonSupplyStatusTable': '1.3.6.1.4.1.9.9.13.1.5',
+    'CISCO-SMI::cisco': '1.3.6.1.4.1.9',
+    'CISCO-SMI::ciscoMgmt': '1.3.6.1.4.1.9.9',
+    'CISCO-SMI::ciscoProducts': '1.3.6.1.4.1.9.1',
+    'CISCO-STACKWISE-MIB::ciscoStackWiseMIB': '1.3.6.1.4.1.9.9.500',
+    'CISCO-STACKWISE-MIB::ciscoStackWiseMIBObjects': '1.3.6.1.4.1.9.9.500.1',
+    'CISCO-STACKWISE-MIB::cswGlobals': '1.3.6.1.4.1.9.9.500.1.1',
+    'CISCO-STACKWISE-MIB::cswRingRedundant': '1.3.6.1.4.1.9.9.500.1.1.3',
     'CPQHLTH-MIB::cpqHeComponent': '1.3.6.1.4.1.232.6.2',
     'CPQHLTH-MIB::cpqHeFltTolFanChassis': '1.3.6.1.4.1.232.6.2.6.7.1.1',
     'CPQHLTH-MIB::cpqHeFltTolFanCondition': '1.3.6.1.4.1.232.6.2.6.7.1.9',
@@ -145,6 +183,16 @@ OBJECTS: dict[str, str] = {
 }
 
 ENUMS: dict[str, dict[str, int]] = {
+    'CISCO-ENTITY-FRU-CONTROL-MIB::PowerOperType': {'offEnvOther': 1, 'on': 2, 'offAdmin': 3, 'offDenied': 4, 'offEnvPower': 5, 'offEnvTemp': 6, 'offEnvFan': 7, 'failed': 8, 'onButFanFail': 9, 'offCooling': 10, 'offConnectorRating': 11, 'onButInlinePowerFail': 12},
+    'CISCO-ENTITY-FRU-CONTROL-MIB::PowerRedundancyType': {'notsupported': 1, 'redundant': 2, 'combined': 3, 'nonRedundant': 4, 'psRedundant': 5, 'inPwrSrcRedundant': 6, 'psRedundantSingleInput': 7},
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPowerOperStatus': {'offEnvOther': 1, 'on': 2, 'offAdmin': 3, 'offDenied': 4, 'offEnvPower': 5, 'offEnvTemp': 6, 'offEnvFan': 7, 'failed': 8, 'onButFanFail': 9, 'offCooling': 10, 'offConnectorRating': 11, 'onButInlinePowerFail': 12},
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcFanTrayOperStatus': {'unknown': 1, 'up': 2, 'down': 3, 'warning': 4},
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcPowerNonRedundantReason': {'notApplicable': 1, 'unknown': 2, 'singleSupply': 3, 'mismatchedSupplies': 4, 'supplyError': 5},
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcPowerRedundancyMode': {'notsupported': 1, 'redundant': 2, 'combined': 3, 'nonRedundant': 4, 'psRedundant': 5, 'inPwrSrcRedundant': 6, 'psRedundantSingleInput': 7},
+    'CISCO-ENTITY-FRU-CONTROL-MIB::cefcPowerRedundancyOperMode': {'notsupported': 1, 'redundant': 2, 'combined': 3, 'nonRedundant': 4, 'psRedundant': 5, 'inPwrSrcRedundant': 6, 'psRedundantSingleInput': 7},
+    'CISCO-ENVMON-MIB::CiscoEnvMonState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
+    'CISCO-ENVMON-MIB::ciscoEnvMonFanState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
+    'CISCO-ENVMON-MIB::ciscoEnvMonSupplyState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
     'CPQHLTH-MIB::cpqHeFltTolFanCondition': {'other': 1, 'ok': 2, 'degraded': 3, 'failed': 4},
     'CPQHLTH-MIB::cpqHeFltTolFanPresent': {'other': 1, 'absent': 2, 'present': 3},
     'CPQHLTH-MIB::cpqHeFltTolFanRedundant': {'other': 1, 'notRedundant': 2, 'redundant': 3},

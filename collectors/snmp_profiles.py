@@ -278,7 +278,7 @@ def statement(
         role,
         oid(column),
         {n: (words[label], label) for n, (_, label) in mapped.items()},
-        name=oid(f"{module}::{name}") if name else None,
+        name=oid(name if "::" in name else f"{module}::{name}") if name else None,
         name_template=name_template,
         present=oid(f"{module}::{present}") if present else None,
         absent_values=values(f"{module}::{present}", *absent) if present else frozenset(),
@@ -329,34 +329,47 @@ class Profile:
 
 # --- value tables ----------------------------------------------------------------------
 
-CISCO_ENVMON_STATE: StateMap = {  # CISCO-ENVMON-MIB CiscoEnvMonState
-    1: (State.OK, "normal"),
-    2: (State.WARNING, "warning"),
-    3: (State.FAILED, "critical"),
-    4: (State.FAILED, "shutdown"),
-    5: (State.ABSENT, "notPresent"),
-    6: (State.FAILED, "notFunctioning"),
+CISCO_ENVMON_STATE = {  # CISCO-ENVMON-MIB CiscoEnvMonState
+    "normal": State.OK,
+    "warning": State.WARNING,
+    "critical": State.FAILED,
+    "shutdown": State.FAILED,
+    "notPresent": State.ABSENT,
+    "notFunctioning": State.FAILED,
 }
-CISCO_FRU_POWER: StateMap = {  # CISCO-ENTITY-FRU-CONTROL-MIB PowerOperType
-    1: (State.FAILED, "offEnvOther"),
-    2: (State.OK, "on"),
-    3: (State.FAILED, "offAdmin"),
-    4: (State.FAILED, "offDenied"),
-    5: (State.FAILED, "offEnvPower"),
-    6: (State.FAILED, "offEnvTemp"),
-    7: (State.FAILED, "offEnvFan"),
-    8: (State.FAILED, "failed"),
-    9: (State.WARNING, "onButFanFail"),
-    10: (State.FAILED, "offCooling"),
-    11: (State.FAILED, "offConnectorRating"),
-    12: (State.WARNING, "onButInlinePowerFail"),
+CISCO_FRU_POWER = {  # CISCO-ENTITY-FRU-CONTROL-MIB PowerOperType
+    "offEnvOther": State.FAILED,
+    "on": State.OK,
+    "offAdmin": State.FAILED,
+    "offDenied": State.FAILED,
+    "offEnvPower": State.FAILED,
+    "offEnvTemp": State.FAILED,
+    "offEnvFan": State.FAILED,
+    "failed": State.FAILED,
+    "onButFanFail": State.WARNING,
+    "offCooling": State.FAILED,
+    "offConnectorRating": State.FAILED,
+    "onButInlinePowerFail": State.WARNING,
 }
-CISCO_FAN_TRAY: StateMap = {  # cefcFanTrayOperStatus
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.OK, "up"),
-    3: (State.FAILED, "down"),
-    4: (State.WARNING, "warning"),
+CISCO_FAN_TRAY = {  # cefcFanTrayOperStatus
+    "unknown": State.UNKNOWN,
+    "up": State.OK,
+    "down": State.FAILED,
+    "warning": State.WARNING,
 }
+# CISCO-ENTITY-FRU-CONTROL-MIB PowerRedundancyType as cefcPowerRedundancyOperMode: the
+# power supply group's own word on its redundancy (combined: outputs added, none spare)
+CISCO_POWER_REDUNDANCY = {
+    "notsupported": None,
+    "redundant": Verdict.REDUNDANT,
+    "combined": Verdict.DEGRADED,
+    "nonRedundant": Verdict.DEGRADED,
+    "psRedundant": Verdict.REDUNDANT,
+    "inPwrSrcRedundant": Verdict.REDUNDANT,
+    "psRedundantSingleInput": Verdict.REDUNDANT,
+}
+# SNMPv2-TC TruthValue (true(1), false(2)): the SMI's own textual convention, which the
+# generator does not compile, so by number
 TRUTH_REDUNDANT: StateMap = {1: (State.OK, "true"), 2: (State.WARNING, "false")}
 JNX_FRU_STATE: StateMap = {  # JUNIPER-MIB jnxFruState
     1: (State.UNKNOWN, "unknown"),
@@ -531,53 +544,38 @@ SUPERMICRO_POWER: StateMap = {
 
 # --- sources ---------------------------------------------------------------------------
 
-CISCO_FRU_POWER_TABLE = StatusTable(
-    "CISCO-ENTITY-FRU-CONTROL-MIB",
-    "cefcFRUPowerOperStatus",
+CISCO_FRU_POWER_TABLE = table(
+    "CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPowerOperStatus",
     Role.PSU,
     "psu",
-    "1.3.6.1.4.1.9.9.117.1.1.2.1",
-    2,
     CISCO_FRU_POWER,
     entity_class=ENT_CLASS_POWER_SUPPLY,
 )
-CISCO_FAN_TRAY_TABLE = StatusTable(
-    "CISCO-ENTITY-FRU-CONTROL-MIB",
-    "cefcFanTrayOperStatus",
+CISCO_FAN_TRAY_TABLE = table(
+    "CISCO-ENTITY-FRU-CONTROL-MIB::cefcFanTrayOperStatus",
     Role.FAN,
     "fan",
-    "1.3.6.1.4.1.9.9.117.1.4.1.1",
-    1,
     CISCO_FAN_TRAY,
     entity_class=ENT_CLASS_FAN,
 )
-CISCO_ENVMON_SUPPLY = StatusTable(
-    "CISCO-ENVMON-MIB",
-    "ciscoEnvMonSupplyState",
+CISCO_ENVMON_SUPPLY = table(
+    "CISCO-ENVMON-MIB::ciscoEnvMonSupplyState",
     Role.PSU,
     "psu",
-    "1.3.6.1.4.1.9.9.13.1.5.1",
-    3,
     CISCO_ENVMON_STATE,
-    name=2,
+    name="ciscoEnvMonSupplyStatusDescr",
 )
-CISCO_ENVMON_FAN = StatusTable(
-    "CISCO-ENVMON-MIB",
-    "ciscoEnvMonFanState",
+CISCO_ENVMON_FAN = table(
+    "CISCO-ENVMON-MIB::ciscoEnvMonFanState",
     Role.FAN,
     "fan",
-    "1.3.6.1.4.1.9.9.13.1.4.1",
-    3,
     CISCO_ENVMON_STATE,
-    name=2,
+    name="ciscoEnvMonFanStatusDescr",
 )
-CISCO_STACK_RING = StatusTable(
-    "CISCO-STACKWISE-MIB",
-    "cswRingRedundant",
+CISCO_STACK_RING = table(
+    "CISCO-STACKWISE-MIB::cswRingRedundant",
     Role.OTHER,
     "stack-ring",
-    "1.3.6.1.4.1.9.9.500.1.1",
-    3,
     TRUTH_REDUNDANT,
     name_template="stack ring redundant",
 )
@@ -587,6 +585,15 @@ CISCO = (
     CISCO_FAN_TRAY_TABLE,
     CISCO_ENVMON_FAN,
     CISCO_STACK_RING,
+)
+CISCO_STATEMENTS = (
+    statement(
+        "CISCO-ENTITY-FRU-CONTROL-MIB::cefcPowerRedundancyOperMode",
+        Role.PSU,
+        CISCO_POWER_REDUNDANCY,
+        name="ENTITY-MIB::entPhysicalName",
+        name_template="power supply group {index}",
+    ),
 )
 
 JUNIPER = (
@@ -969,6 +976,7 @@ PROFILES: tuple[Profile, ...] = (
         ("1.3.6.1.4.1.9.1", "1.3.6.1.4.1.9.12.3.1.3"),
         r"cisco (ios|nx-os)",
         CISCO,
+        CISCO_STATEMENTS,
     ),
     Profile(
         "juniper",
