@@ -15,6 +15,9 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
     mibs/IANA-ENTITY-MIB.txt
     mibs/IDRAC-MIB-SMIv2.txt
     mibs/IF-MIB.txt
+    mibs/JUNIPER-ALARM-MIB.txt
+    mibs/JUNIPER-MIB.txt
+    mibs/JUNIPER-SMI.txt
     mibs/LLDP-MIB.txt
     mibs/SNMPv2-MIB.txt
 
@@ -157,6 +160,38 @@ OBJECTS: dict[str, str] = {
     'IF-MIB::ifXEntry': '1.3.6.1.2.1.31.1.1.1',
     'IF-MIB::ifXTable': '1.3.6.1.2.1.31.1.1',
     'IF-MIB::interfaces': '1.3.6.1.2.1.2',
+    'JUNIPER-ALARM-MIB::jnxAlarmRelayMode': '1.3.6.1.4.1.2636.3.4.2.1',
+    'JUNIPER-ALARM-MIB::jnxAlarms': '1.3.6.1.4.1.2636.3.4',
+    'JUNIPER-ALARM-MIB::jnxCraftAlarms': '1.3.6.1.4.1.2636.3.4.2',
+    'JUNIPER-ALARM-MIB::jnxRedAlarmCount': '1.3.6.1.4.1.2636.3.4.2.3.2',
+    'JUNIPER-ALARM-MIB::jnxRedAlarmLastChange': '1.3.6.1.4.1.2636.3.4.2.3.3',
+    'JUNIPER-ALARM-MIB::jnxRedAlarmState': '1.3.6.1.4.1.2636.3.4.2.3.1',
+    'JUNIPER-ALARM-MIB::jnxRedAlarms': '1.3.6.1.4.1.2636.3.4.2.3',
+    'JUNIPER-ALARM-MIB::jnxYellowAlarmCount': '1.3.6.1.4.1.2636.3.4.2.2.2',
+    'JUNIPER-ALARM-MIB::jnxYellowAlarmLastChange': '1.3.6.1.4.1.2636.3.4.2.2.3',
+    'JUNIPER-ALARM-MIB::jnxYellowAlarmState': '1.3.6.1.4.1.2636.3.4.2.2.1',
+    'JUNIPER-ALARM-MIB::jnxYellowAlarms': '1.3.6.1.4.1.2636.3.4.2.2',
+    'JUNIPER-MIB::jnxBoxAnatomy': '1.3.6.1.4.1.2636.3.1',
+    'JUNIPER-MIB::jnxFruContentsIndex': '1.3.6.1.4.1.2636.3.1.15.1.1',
+    'JUNIPER-MIB::jnxFruEntry': '1.3.6.1.4.1.2636.3.1.15.1',
+    'JUNIPER-MIB::jnxFruL1Index': '1.3.6.1.4.1.2636.3.1.15.1.2',
+    'JUNIPER-MIB::jnxFruL2Index': '1.3.6.1.4.1.2636.3.1.15.1.3',
+    'JUNIPER-MIB::jnxFruL3Index': '1.3.6.1.4.1.2636.3.1.15.1.4',
+    'JUNIPER-MIB::jnxFruName': '1.3.6.1.4.1.2636.3.1.15.1.5',
+    'JUNIPER-MIB::jnxFruState': '1.3.6.1.4.1.2636.3.1.15.1.8',
+    'JUNIPER-MIB::jnxFruTable': '1.3.6.1.4.1.2636.3.1.15',
+    'JUNIPER-MIB::jnxFruType': '1.3.6.1.4.1.2636.3.1.15.1.6',
+    'JUNIPER-MIB::jnxOperatingContentsIndex': '1.3.6.1.4.1.2636.3.1.13.1.1',
+    'JUNIPER-MIB::jnxOperatingDescr': '1.3.6.1.4.1.2636.3.1.13.1.5',
+    'JUNIPER-MIB::jnxOperatingEntry': '1.3.6.1.4.1.2636.3.1.13.1',
+    'JUNIPER-MIB::jnxOperatingL1Index': '1.3.6.1.4.1.2636.3.1.13.1.2',
+    'JUNIPER-MIB::jnxOperatingL2Index': '1.3.6.1.4.1.2636.3.1.13.1.3',
+    'JUNIPER-MIB::jnxOperatingL3Index': '1.3.6.1.4.1.2636.3.1.13.1.4',
+    'JUNIPER-MIB::jnxOperatingState': '1.3.6.1.4.1.2636.3.1.13.1.6',
+    'JUNIPER-MIB::jnxOperatingTable': '1.3.6.1.4.1.2636.3.1.13',
+    'JUNIPER-SMI::jnxMibs': '1.3.6.1.4.1.2636.3',
+    'JUNIPER-SMI::jnxProducts': '1.3.6.1.4.1.2636.1',
+    'JUNIPER-SMI::juniperMIB': '1.3.6.1.4.1.2636',
     'LLDP-MIB::lldpLocPortDesc': '1.0.8802.1.1.2.1.3.7.1.4',
     'LLDP-MIB::lldpLocPortEntry': '1.0.8802.1.1.2.1.3.7.1',
     'LLDP-MIB::lldpLocPortId': '1.0.8802.1.1.2.1.3.7.1.3',
@@ -217,4 +252,10 @@ ENUMS: dict[str, dict[str, int]] = {
     'IDRAC-MIB-SMIv2::voltageProbeStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCriticalUpper': 4, 'criticalUpper': 5, 'nonRecoverableUpper': 6, 'nonCriticalLower': 7, 'criticalLower': 8, 'nonRecoverableLower': 9, 'failed': 10},
     'IF-MIB::ifAdminStatus': {'up': 1, 'down': 2, 'testing': 3},
     'IF-MIB::ifOperStatus': {'up': 1, 'down': 2, 'testing': 3, 'unknown': 4, 'dormant': 5, 'notPresent': 6, 'lowerLayerDown': 7},
+    'JUNIPER-ALARM-MIB::jnxAlarmRelayMode': {'other': 1, 'passOn': 2, 'cutOff': 3},
+    'JUNIPER-ALARM-MIB::jnxRedAlarmState': {'other': 1, 'off': 2, 'on': 3},
+    'JUNIPER-ALARM-MIB::jnxYellowAlarmState': {'other': 1, 'off': 2, 'on': 3},
+    'JUNIPER-MIB::jnxFruState': {'unknown': 1, 'empty': 2, 'present': 3, 'ready': 4, 'announceOnline': 5, 'online': 6, 'anounceOffline': 7, 'offline': 8, 'diagnostic': 9, 'standby': 10},
+    'JUNIPER-MIB::jnxFruType': {'other': 1, 'clockGenerator': 2, 'flexiblePicConcentrator': 3, 'switchingAndForwardingModule': 4, 'controlBoard': 5, 'routingEngine': 6, 'powerEntryModule': 7, 'frontPanelModule': 8, 'switchInterfaceBoard': 9, 'processorMezzanineBoardForSIB': 10, 'portInterfaceCard': 11, 'craftInterfacePanel': 12, 'fan': 13, 'lineCardChassis': 14, 'forwardingEngineBoard': 15, 'protectedSystemDomain': 16, 'powerDistributionUnit': 17, 'powerSupplyModule': 18, 'switchFabricBoard': 19, 'adapterCard': 20},
+    'JUNIPER-MIB::jnxOperatingState': {'unknown': 1, 'running': 2, 'ready': 3, 'reset': 4, 'runningAtFullSpeed': 5, 'down': 6, 'standby': 7},
 }

@@ -371,39 +371,31 @@ CISCO_POWER_REDUNDANCY = {
 # SNMPv2-TC TruthValue (true(1), false(2)): the SMI's own textual convention, which the
 # generator does not compile, so by number
 TRUTH_REDUNDANT: StateMap = {1: (State.OK, "true"), 2: (State.WARNING, "false")}
-JNX_FRU_STATE: StateMap = {  # JUNIPER-MIB jnxFruState
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.ABSENT, "empty"),
-    3: (State.WARNING, "present"),
-    4: (State.OK, "ready"),
-    5: (State.OK, "announceOnline"),
-    6: (State.OK, "online"),
-    7: (State.WARNING, "anounceOffline"),
-    8: (State.FAILED, "offline"),
-    9: (State.WARNING, "diagnostic"),
-    10: (State.OK, "standby"),
+JNX_FRU_STATE = {  # JUNIPER-MIB jnxFruState
+    "unknown": State.UNKNOWN,
+    "empty": State.ABSENT,
+    "present": State.WARNING,
+    "ready": State.OK,
+    "announceOnline": State.OK,
+    "online": State.OK,
+    "anounceOffline": State.WARNING,
+    "offline": State.FAILED,
+    "diagnostic": State.WARNING,
+    "standby": State.OK,
 }
-JNX_FRU_POWER_ENTRY_MODULE = 7
-JNX_FRU_FAN = 13
-JNX_OPERATING_STATE: StateMap = {  # JUNIPER-MIB jnxOperatingState
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.OK, "running"),
-    3: (State.OK, "ready"),
-    4: (State.WARNING, "reset"),
-    5: (State.WARNING, "runningAtFullSpeed"),
-    6: (State.FAILED, "down"),
-    7: (State.OK, "standby"),
+JNX_FRU_POWER_ENTRY_MODULE = enumeration("JUNIPER-MIB::jnxFruType")["powerEntryModule"]
+JNX_FRU_FAN = enumeration("JUNIPER-MIB::jnxFruType")["fan"]
+JNX_OPERATING_STATE = {  # JUNIPER-MIB jnxOperatingState
+    "unknown": State.UNKNOWN,
+    "running": State.OK,
+    "ready": State.OK,
+    "reset": State.WARNING,
+    "runningAtFullSpeed": State.WARNING,
+    "down": State.FAILED,
+    "standby": State.OK,
 }
-JNX_RED_ALARM: StateMap = {
-    1: (State.UNKNOWN, "other"),
-    2: (State.OK, "off"),
-    3: (State.FAILED, "on"),
-}
-JNX_YELLOW_ALARM: StateMap = {
-    1: (State.UNKNOWN, "other"),
-    2: (State.OK, "off"),
-    3: (State.WARNING, "on"),
-}
+JNX_RED_ALARM = {"other": State.UNKNOWN, "off": State.OK, "on": State.FAILED}
+JNX_YELLOW_ALARM = {"other": State.UNKNOWN, "off": State.OK, "on": State.WARNING}
 DELL_OS10_OPER: StateMap = {  # DELLEMC-OS10-CHASSIS-MIB Os10CmnOperStatus
     1: (State.OK, "up"),
     2: (State.FAILED, "down"),
@@ -597,74 +589,56 @@ CISCO_STATEMENTS = (
 )
 
 JUNIPER = (
-    StatusTable(
-        "JUNIPER-MIB",
-        "jnxFruState",
+    table(
+        "JUNIPER-MIB::jnxFruState",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.2636.3.1.15.1",
-        8,
         JNX_FRU_STATE,
-        name=5,
-        type_column=6,
+        name="jnxFruName",
+        type_column="jnxFruType",
         types=frozenset({JNX_FRU_POWER_ENTRY_MODULE}),
         first_index=frozenset({2}),
     ),
-    StatusTable(
-        "JUNIPER-MIB",
-        "jnxFruState",
+    table(
+        "JUNIPER-MIB::jnxFruState",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.2636.3.1.15.1",
-        8,
         JNX_FRU_STATE,
-        name=5,
-        type_column=6,
+        name="jnxFruName",
+        type_column="jnxFruType",
         types=frozenset({JNX_FRU_FAN}),
         first_index=frozenset({4}),
     ),
     # the operating table, by container (2 power supplies, 4 fans): same ids as the FRU
     # rows, so the worse of the two states is reported; a fan at full speed is a warning
-    StatusTable(
-        "JUNIPER-MIB",
-        "jnxOperatingState",
+    table(
+        "JUNIPER-MIB::jnxOperatingState",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.2636.3.1.13.1",
-        6,
         JNX_OPERATING_STATE,
-        name=5,
+        name="jnxOperatingDescr",
         first_index=frozenset({2}),
     ),
-    StatusTable(
-        "JUNIPER-MIB",
-        "jnxOperatingState",
+    table(
+        "JUNIPER-MIB::jnxOperatingState",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.2636.3.1.13.1",
-        6,
         JNX_OPERATING_STATE,
-        name=5,
+        name="jnxOperatingDescr",
         first_index=frozenset({4}),
     ),
-    StatusTable(
-        "JUNIPER-ALARM-MIB",
-        "jnxRedAlarmState",
+    table(
+        "JUNIPER-ALARM-MIB::jnxRedAlarmState",
         Role.OTHER,
         "alarm/red",
-        "1.3.6.1.4.1.2636.3.4.2.3",
-        1,
         JNX_RED_ALARM,
         name_template="chassis red alarm",
         kind=Kind.OTHER,
     ),
-    StatusTable(
-        "JUNIPER-ALARM-MIB",
-        "jnxYellowAlarmState",
+    table(
+        "JUNIPER-ALARM-MIB::jnxYellowAlarmState",
         Role.OTHER,
         "alarm/yellow",
-        "1.3.6.1.4.1.2636.3.4.2.2",
-        1,
         JNX_YELLOW_ALARM,
         name_template="chassis yellow alarm",
     ),
