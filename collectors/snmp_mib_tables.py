@@ -9,6 +9,7 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
     mibs/CISCO-STACKWISE-MIB.txt
     mibs/CPQHLTH-MIB.txt
     mibs/CPQHOST-MIB.txt
+    mibs/DELL-RAC-MIB.txt
     mibs/ENTITY-MIB.txt
     mibs/ENTITY-SENSOR-MIB.txt
     mibs/ENTITY-STATE-MIB.txt
@@ -84,6 +85,11 @@ OBJECTS: dict[str, str] = {
     'CPQHLTH-MIB::cpqHeTrap': '1.3.6.1.4.1.232.6.3',
     'CPQHLTH-MIB::cpqHealth': '1.3.6.1.4.1.232.6',
     'CPQHOST-MIB::compaq': '1.3.6.1.4.1.232',
+    'DELL-RAC-MIB::dell': '1.3.6.1.4.1.674',
+    'DELL-RAC-MIB::drsGlobalSystemStatus': '1.3.6.1.4.1.674.10892.2.2.1',
+    'DELL-RAC-MIB::drsOutofBandGroup': '1.3.6.1.4.1.674.10892.2',
+    'DELL-RAC-MIB::drsStatusGroup': '1.3.6.1.4.1.674.10892.2.2',
+    'DELL-RAC-MIB::server3': '1.3.6.1.4.1.674.10892',
     'ENTITY-MIB::entPhysicalClass': '1.3.6.1.2.1.47.1.1.1.1.5',
     'ENTITY-MIB::entPhysicalContainedIn': '1.3.6.1.2.1.47.1.1.1.1.4',
     'ENTITY-MIB::entPhysicalEntry': '1.3.6.1.2.1.47.1.1.1.1',
@@ -235,6 +241,8 @@ ENUMS: dict[str, dict[str, int]] = {
     'CPQHLTH-MIB::cpqHeFltTolPowerSupplyPresent': {'other': 1, 'absent': 2, 'present': 3},
     'CPQHLTH-MIB::cpqHeFltTolPowerSupplyRedundant': {'other': 1, 'notRedundant': 2, 'redundant': 3},
     'CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition': {'other': 1, 'ok': 2, 'degraded': 3, 'failed': 4},
+    'DELL-RAC-MIB::DellStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
+    'DELL-RAC-MIB::drsGlobalSystemStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
     'ENTITY-MIB::entPhysicalClass': {'other': 1, 'unknown': 2, 'chassis': 3, 'backplane': 4, 'container': 5, 'powerSupply': 6, 'fan': 7, 'sensor': 8, 'module': 9, 'port': 10, 'stack': 11, 'cpu': 12, 'energyObject': 13, 'battery': 14, 'storageDrive': 15},
     'ENTITY-SENSOR-MIB::EntitySensorStatus': {'ok': 1, 'unavailable': 2, 'nonoperational': 3},
     'ENTITY-SENSOR-MIB::entPhySensorOperStatus': {'ok': 1, 'unavailable': 2, 'nonoperational': 3},

@@ -840,21 +840,11 @@ DELL_IDRAC = (
         name="voltageProbeLocationName",
         kind=Kind.VOLTAGE,
     ),
-    StatusTable(
-        "DELL-RAC-MIB",
-        "drsGlobalSystemStatus",
+    table(
+        "DELL-RAC-MIB::drsGlobalSystemStatus",
         Role.OTHER,
         "global",
-        "1.3.6.1.4.1.674.10892.2.2",
-        1,
-        {
-            1: (State.UNKNOWN, "other"),
-            2: (State.UNKNOWN, "unknown"),
-            3: (State.OK, "ok"),
-            4: (State.WARNING, "nonCritical"),
-            5: (State.FAILED, "critical"),
-            6: (State.FAILED, "nonRecoverable"),
-        },
+        DELL_STATUS,
         name_template="global system status",
     ),
 )

@@ -132,7 +132,8 @@ def tables(docs: dict[str, dict]) -> tuple[dict[str, str], dict[str, dict[str, i
     types: dict[str, dict] = {}
     for doc in docs.values():
         for name, v in doc.items():
-            if isinstance(v, dict) and v.get("class") == "textualconvention":
+            # SMIv2 textual conventions and SMIv1 type assignments (DellStatus ::= INTEGER {...})
+            if isinstance(v, dict) and v.get("class") in ("textualconvention", "type"):
                 types.setdefault(name, v)
     objects: dict[str, str] = {}
     enums: dict[str, dict[str, int]] = {}
@@ -141,7 +142,7 @@ def tables(docs: dict[str, dict]) -> tuple[dict[str, str], dict[str, dict[str, i
             if not isinstance(v, dict):
                 continue
             key = f"{module}::{name}"
-            if v.get("class") == "textualconvention":
+            if v.get("class") in ("textualconvention", "type"):
                 enum = _enumeration(v.get("type"), types)
                 if enum:
                     enums[key] = enum
