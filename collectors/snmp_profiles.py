@@ -1,9 +1,15 @@
 """Device profiles for the SNMP collector: which columns to walk and what their values mean.
 
-Pure data. Every OID is numeric (no MIB is parsed at run time); the MIB object each one
-names is given beside it, and mibs/README.md says where each MIB comes from. The value
-tables (vendor state -> observed state) are the MIBs' enumerations; the observed state is
-our reading of the vendor's word:
+The human-written semantics. A profile names MIB objects (``"MODULE::object"``) and maps
+the MIB's own enumeration labels to observed states; the numbers (OIDs, label -> value)
+come from ``collectors.snmp_mib_tables``, which mibs/generate.py compiles from the MIB
+files in mibs/ (mibs/README.md says where each comes from). The tables are built at
+import: a name or label the MIBs do not define, or a value of the MIB's enumeration a
+value table leaves unmapped, raises ProfileError. Columns whose MIB gives no enumeration
+(SNMPv2-TC TruthValue, which the generator does not compile) and the profiles whose MIB
+is not in mibs/ yet (aruba-cx, hp-procurve, dell-os10, dell-os9, foundry, huawei,
+supermicro) still carry numbers, each with the MIB object it names. Nothing here is
+parsed at run time. The observed state is our reading of the vendor's word:
 
 =============  =====================================================================
 observed       vendor words (examples)
