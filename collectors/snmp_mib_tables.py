@@ -10,6 +10,9 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
     mibs/CPQHLTH-MIB.txt
     mibs/CPQHOST-MIB.txt
     mibs/DELL-RAC-MIB.txt
+    mibs/DELLEMC-OS10-CHASSIS-MIB.txt
+    mibs/DELLEMC-OS10-SMI-MIB.txt
+    mibs/DELLEMC-OS10-TC-MIB.txt
     mibs/ENTITY-MIB.txt
     mibs/ENTITY-SENSOR-MIB.txt
     mibs/ENTITY-STATE-MIB.txt
@@ -90,6 +93,27 @@ OBJECTS: dict[str, str] = {
     'DELL-RAC-MIB::drsOutofBandGroup': '1.3.6.1.4.1.674.10892.2',
     'DELL-RAC-MIB::drsStatusGroup': '1.3.6.1.4.1.674.10892.2.2',
     'DELL-RAC-MIB::server3': '1.3.6.1.4.1.674.10892',
+    'DELLEMC-OS10-CHASSIS-MIB::os10ChassisMib': '1.3.6.1.4.1.674.11000.5000.100.4',
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanEntry': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.3.1',
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanIndex': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.3.1.1',
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanOperStatus': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.3.1.7',
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanTable': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.3',
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanTrayEntry': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.2.1',
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanTrayIndex': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.2.1.1',
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanTrayOperStatus': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.2.1.4',
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanTrayTable': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.2',
+    'DELLEMC-OS10-CHASSIS-MIB::os10PowerSupplyEntry': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.1.1',
+    'DELLEMC-OS10-CHASSIS-MIB::os10PowerSupplyIndex': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.1.1.1',
+    'DELLEMC-OS10-CHASSIS-MIB::os10PowerSupplyOperStatus': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.1.1.4',
+    'DELLEMC-OS10-CHASSIS-MIB::os10PowerSupplyTable': '1.3.6.1.4.1.674.11000.5000.100.4.1.2.1',
+    'DELLEMC-OS10-CHASSIS-MIB::os10SysObject': '1.3.6.1.4.1.674.11000.5000.100.4.1',
+    'DELLEMC-OS10-CHASSIS-MIB::os10SystemComponent': '1.3.6.1.4.1.674.11000.5000.100.4.1.2',
+    'DELLEMC-OS10-SMI-MIB::dell': '1.3.6.1.4.1.674',
+    'DELLEMC-OS10-SMI-MIB::enterpriseSW': '1.3.6.1.4.1.674.11000',
+    'DELLEMC-OS10-SMI-MIB::networking': '1.3.6.1.4.1.674.11000.5000',
+    'DELLEMC-OS10-SMI-MIB::os10': '1.3.6.1.4.1.674.11000.5000.100',
+    'DELLEMC-OS10-SMI-MIB::os10Experiment': '1.3.6.1.4.1.674.11000.5000.200',
+    'DELLEMC-OS10-TC-MIB::os10TextualConventionsMib': '1.3.6.1.4.1.674.11000.5000.100.1',
     'ENTITY-MIB::entPhysicalClass': '1.3.6.1.2.1.47.1.1.1.1.5',
     'ENTITY-MIB::entPhysicalContainedIn': '1.3.6.1.2.1.47.1.1.1.1.4',
     'ENTITY-MIB::entPhysicalEntry': '1.3.6.1.2.1.47.1.1.1.1',
@@ -243,6 +267,10 @@ ENUMS: dict[str, dict[str, int]] = {
     'CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition': {'other': 1, 'ok': 2, 'degraded': 3, 'failed': 4},
     'DELL-RAC-MIB::DellStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
     'DELL-RAC-MIB::drsGlobalSystemStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanOperStatus': {'up': 1, 'down': 2, 'testing': 3, 'unknown': 4, 'dormant': 5, 'notPresent': 6, 'lowerLayerDown': 7, 'failed': 8},
+    'DELLEMC-OS10-CHASSIS-MIB::os10FanTrayOperStatus': {'up': 1, 'down': 2, 'testing': 3, 'unknown': 4, 'dormant': 5, 'notPresent': 6, 'lowerLayerDown': 7, 'failed': 8},
+    'DELLEMC-OS10-CHASSIS-MIB::os10PowerSupplyOperStatus': {'up': 1, 'down': 2, 'testing': 3, 'unknown': 4, 'dormant': 5, 'notPresent': 6, 'lowerLayerDown': 7, 'failed': 8},
+    'DELLEMC-OS10-TC-MIB::Os10CmnOperStatus': {'up': 1, 'down': 2, 'testing': 3, 'unknown': 4, 'dormant': 5, 'notPresent': 6, 'lowerLayerDown': 7, 'failed': 8},
     'ENTITY-MIB::entPhysicalClass': {'other': 1, 'unknown': 2, 'chassis': 3, 'backplane': 4, 'container': 5, 'powerSupply': 6, 'fan': 7, 'sensor': 8, 'module': 9, 'port': 10, 'stack': 11, 'cpu': 12, 'energyObject': 13, 'battery': 14, 'storageDrive': 15},
     'ENTITY-SENSOR-MIB::EntitySensorStatus': {'ok': 1, 'unavailable': 2, 'nonoperational': 3},
     'ENTITY-SENSOR-MIB::entPhySensorOperStatus': {'ok': 1, 'unavailable': 2, 'nonoperational': 3},

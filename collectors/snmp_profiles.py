@@ -7,8 +7,7 @@ files in mibs/ (mibs/README.md says where each comes from). The tables are built
 import: a name or label the MIBs do not define, or a value of the MIB's enumeration a
 value table leaves unmapped, raises ProfileError. Columns whose MIB gives no enumeration
 (SNMPv2-TC TruthValue, which the generator does not compile) and the profiles whose MIB
-is not in mibs/ yet (aruba-cx, hp-procurve, dell-os10, dell-os9, foundry, huawei,
-supermicro) still carry numbers, each with the MIB object it names. Nothing here is
+is not in mibs/ (aruba-cx, hp-procurve, dell-os9, foundry, huawei, supermicro) still carry numbers, each with the MIB object it names. Nothing here is
 parsed at run time. The observed state is our reading of the vendor's word:
 
 =============  =====================================================================
@@ -402,15 +401,15 @@ JNX_OPERATING_STATE = {  # JUNIPER-MIB jnxOperatingState
 }
 JNX_RED_ALARM = {"other": State.UNKNOWN, "off": State.OK, "on": State.FAILED}
 JNX_YELLOW_ALARM = {"other": State.UNKNOWN, "off": State.OK, "on": State.WARNING}
-DELL_OS10_OPER: StateMap = {  # DELLEMC-OS10-CHASSIS-MIB Os10CmnOperStatus
-    1: (State.OK, "up"),
-    2: (State.FAILED, "down"),
-    3: (State.WARNING, "testing"),
-    4: (State.UNKNOWN, "unknown"),
-    5: (State.WARNING, "dormant"),
-    6: (State.ABSENT, "notPresent"),
-    7: (State.FAILED, "lowerLayerDown"),
-    8: (State.FAILED, "failed"),
+DELL_OS10_OPER = {  # DELLEMC-OS10-TC-MIB Os10CmnOperStatus
+    "up": State.OK,
+    "down": State.FAILED,
+    "testing": State.WARNING,
+    "unknown": State.UNKNOWN,
+    "dormant": State.WARNING,
+    "notPresent": State.ABSENT,
+    "lowerLayerDown": State.FAILED,
+    "failed": State.FAILED,
 }
 DELL_NET_OPER: StateMap = {  # DELL-NETWORKING-CHASSIS-MIB (OS9/FTOS)
     1: (State.OK, "up"),
@@ -651,33 +650,24 @@ JUNIPER = (
 )
 
 DELL_OS10 = (
-    StatusTable(
-        "DELLEMC-OS10-CHASSIS-MIB",
-        "os10PowerSupplyOperStatus",
+    table(
+        "DELLEMC-OS10-CHASSIS-MIB::os10PowerSupplyOperStatus",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.1.1",
-        4,
         DELL_OS10_OPER,
         name_template="PSU {last}",
     ),
-    StatusTable(
-        "DELLEMC-OS10-CHASSIS-MIB",
-        "os10FanTrayOperStatus",
+    table(
+        "DELLEMC-OS10-CHASSIS-MIB::os10FanTrayOperStatus",
         Role.FAN,
         "fantray",
-        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.2.1",
-        4,
         DELL_OS10_OPER,
         name_template="Fan Tray {last}",
     ),
-    StatusTable(
-        "DELLEMC-OS10-CHASSIS-MIB",
-        "os10FanOperStatus",
+    table(
+        "DELLEMC-OS10-CHASSIS-MIB::os10FanOperStatus",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.3.1",
-        7,
         DELL_OS10_OPER,
         name_template="Fan {last}",
     ),
