@@ -9,6 +9,8 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
     mibs/CISCO-STACKWISE-MIB.txt
     mibs/CPQHLTH-MIB.txt
     mibs/CPQHOST-MIB.txt
+    mibs/DELL-NETWORKING-CHASSIS-MIB.txt
+    mibs/DELL-NETWORKING-SMI.txt
     mibs/DELL-RAC-MIB.txt
     mibs/DELLEMC-OS10-CHASSIS-MIB.txt
     mibs/DELLEMC-OS10-SMI-MIB.txt
@@ -88,6 +90,25 @@ OBJECTS: dict[str, str] = {
     'CPQHLTH-MIB::cpqHeTrap': '1.3.6.1.4.1.232.6.3',
     'CPQHLTH-MIB::cpqHealth': '1.3.6.1.4.1.232.6',
     'CPQHOST-MIB::compaq': '1.3.6.1.4.1.232',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetChassisMib': '1.3.6.1.4.1.6027.3.26',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetFanDeviceIndex': '1.3.6.1.4.1.6027.3.26.1.4.7.1.2',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayEntry': '1.3.6.1.4.1.6027.3.26.1.4.7.1',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayIndex': '1.3.6.1.4.1.6027.3.26.1.4.7.1.3',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayOperStatus': '1.3.6.1.4.1.6027.3.26.1.4.7.1.4',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayTable': '1.3.6.1.4.1.6027.3.26.1.4.7',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerDeviceIndex': '1.3.6.1.4.1.6027.3.26.1.4.6.1.2',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyEntry': '1.3.6.1.4.1.6027.3.26.1.4.6.1',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyIndex': '1.3.6.1.4.1.6027.3.26.1.4.6.1.3',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyOperStatus': '1.3.6.1.4.1.6027.3.26.1.4.6.1.4',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyTable': '1.3.6.1.4.1.6027.3.26.1.4.6',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetSysObject': '1.3.6.1.4.1.6027.3.26.1',
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetSystemComponent': '1.3.6.1.4.1.6027.3.26.1.4',
+    'DELL-NETWORKING-SMI::dellNet': '1.3.6.1.4.1.6027',
+    'DELL-NETWORKING-SMI::dellNetCommon': '1.3.6.1.4.1.6027.2',
+    'DELL-NETWORKING-SMI::dellNetExperiment': '1.3.6.1.4.1.6027.20',
+    'DELL-NETWORKING-SMI::dellNetMgmt': '1.3.6.1.4.1.6027.3',
+    'DELL-NETWORKING-SMI::dellNetModules': '1.3.6.1.4.1.6027.4',
+    'DELL-NETWORKING-SMI::dellNetProducts': '1.3.6.1.4.1.6027.1',
     'DELL-RAC-MIB::dell': '1.3.6.1.4.1.674',
     'DELL-RAC-MIB::drsGlobalSystemStatus': '1.3.6.1.4.1.674.10892.2.2.1',
     'DELL-RAC-MIB::drsOutofBandGroup': '1.3.6.1.4.1.674.10892.2',
@@ -265,6 +286,8 @@ ENUMS: dict[str, dict[str, int]] = {
     'CPQHLTH-MIB::cpqHeFltTolPowerSupplyPresent': {'other': 1, 'absent': 2, 'present': 3},
     'CPQHLTH-MIB::cpqHeFltTolPowerSupplyRedundant': {'other': 1, 'notRedundant': 2, 'redundant': 3},
     'CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition': {'other': 1, 'ok': 2, 'degraded': 3, 'failed': 4},
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayOperStatus': {'up': 1, 'down': 2, 'absent': 3},
+    'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyOperStatus': {'up': 1, 'down': 2, 'absent': 3},
     'DELL-RAC-MIB::DellStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
     'DELL-RAC-MIB::drsGlobalSystemStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
     'DELLEMC-OS10-CHASSIS-MIB::os10FanOperStatus': {'up': 1, 'down': 2, 'testing': 3, 'unknown': 4, 'dormant': 5, 'notPresent': 6, 'lowerLayerDown': 7, 'failed': 8},

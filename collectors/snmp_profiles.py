@@ -7,7 +7,7 @@ files in mibs/ (mibs/README.md says where each comes from). The tables are built
 import: a name or label the MIBs do not define, or a value of the MIB's enumeration a
 value table leaves unmapped, raises ProfileError. Columns whose MIB gives no enumeration
 (SNMPv2-TC TruthValue, which the generator does not compile) and the profiles whose MIB
-is not in mibs/ (aruba-cx, hp-procurve, dell-os9, foundry, huawei, supermicro) still carry numbers, each with the MIB object it names. Nothing here is
+is not in mibs/ (aruba-cx, hp-procurve, foundry, huawei, supermicro) still carry numbers, each with the MIB object it names. Nothing here is
 parsed at run time. The observed state is our reading of the vendor's word:
 
 =============  =====================================================================
@@ -411,10 +411,10 @@ DELL_OS10_OPER = {  # DELLEMC-OS10-TC-MIB Os10CmnOperStatus
     "lowerLayerDown": State.FAILED,
     "failed": State.FAILED,
 }
-DELL_NET_OPER: StateMap = {  # DELL-NETWORKING-CHASSIS-MIB (OS9/FTOS)
-    1: (State.OK, "up"),
-    2: (State.FAILED, "down"),
-    3: (State.ABSENT, "absent"),
+DELL_NET_OPER = {  # DELL-NETWORKING-CHASSIS-MIB (OS9/FTOS) power supply / fan tray status
+    "up": State.OK,
+    "down": State.FAILED,
+    "absent": State.ABSENT,
 }
 FOUNDRY_OPER: StateMap = {  # FOUNDRY-SN-AGENT-MIB snChasPwrSupplyOperStatus/snChasFanOperStatus
     1: (State.UNKNOWN, "other"),
@@ -674,23 +674,17 @@ DELL_OS10 = (
 )
 
 DELL_OS9 = (
-    StatusTable(
-        "DELL-NETWORKING-CHASSIS-MIB",
-        "dellNetPowerSupplyOperStatus",
+    table(
+        "DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyOperStatus",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.6027.3.26.1.4.6.1",
-        4,
         DELL_NET_OPER,
         name_template="PSU {index}",
     ),
-    StatusTable(
-        "DELL-NETWORKING-CHASSIS-MIB",
-        "dellNetFanTrayOperStatus",
+    table(
+        "DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayOperStatus",
         Role.FAN,
         "fantray",
-        "1.3.6.1.4.1.6027.3.26.1.4.7.1",
-        4,
         DELL_NET_OPER,
         name_template="Fan tray {index}",
     ),
