@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from collectors import snmp_ber as ber
+from collectors import snmp_redundancy
 from collectors.base import (
     GroupKind,
     GroupSpec,
@@ -391,6 +392,7 @@ def interpret(
                 detail=f"{len(fans)} fan(s) from {group_source[Role.FAN]}",
             )
         )
+    groups = snmp_redundancy.with_statements(groups, profile, walked)  # the device's own word
     return list(readings.values()), groups, rows
 
 

@@ -1,9 +1,14 @@
 """Device profiles for the SNMP collector: which columns to walk and what their values mean.
 
-Pure data. Every OID is numeric (no MIB is parsed at run time); the MIB object each one
-names is given beside it, and mibs/README.md says where each MIB comes from. The value
-tables (vendor state -> observed state) are the MIBs' enumerations; the observed state is
-our reading of the vendor's word:
+The human-written semantics. A profile names MIB objects (``"MODULE::object"``) and maps
+the MIB's own enumeration labels to observed states; the numbers (OIDs, label -> value)
+come from ``collectors.snmp_mib_tables``, which mibs/generate.py compiles from the MIB
+files in mibs/ (mibs/README.md says where each comes from). The tables are built at
+import: a name or label the MIBs do not define, or a value of the MIB's enumeration a
+value table leaves unmapped, raises ProfileError. Columns whose MIB gives no enumeration
+(SNMPv2-TC TruthValue, which the generator does not compile) and the profiles whose MIB
+is not in mibs/ (aruba-cx, hp-procurve, foundry, huawei, supermicro) still carry numbers, each with the MIB object it names. Nothing here is
+parsed at run time. The observed state is our reading of the vendor's word:
 
 =============  =====================================================================
 observed       vendor words (examples)
@@ -35,7 +40,62 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from collectors.base import Kind, State
+from collectors import snmp_mib_tables as _mib
+from collectors.base import Kind, State, Verdict
+
+
+class ProfileError(Exception):
+    """A profile names a MIB object or enumeration label the MIBs in mibs/ do not define,
+    or leaves one of the MIB's enumeration values unmapped (raised at import)."""
+
+
+def oid(ref: str) -> str:
+    """The numeric OID of ``"MODULE::object"``, from the MIBs compiled by mibs/generate.py."""
+    try:
+        return _mib.OBJECTS[ref]
+    except KeyError:
+        raise ProfileError(
+            f"{ref}: not defined in the MIB files in mibs/ (add the MIB, run mibs/generate.py)"
+        ) from None
+
+
+def enumeration(ref: str) -> dict[str, int]:
+    """The enumeration (label -> number) of ``"MODULE::object"`` or ``"MODULE::TC"``."""
+    try:
+        return dict(_mib.ENUMS[ref])
+    except KeyError:
+        raise ProfileError(f"{ref}: the MIB defines no enumeration for it") from None
+
+
+def states(ref: str, words: Mapping[str, State]) -> StateMap:
+    """A value table from the MIB's own labels: every label the MIB defines must be
+    mapped, and every mapped label must be the MIB's."""
+    enum = enumeration(ref)
+    unknown = sorted(set(words) - set(enum))
+    if unknown:
+        raise ProfileError(f"{ref}: the MIB defines no value {', '.join(unknown)}")
+    unmapped = sorted(set(enum) - set(words), key=enum.__getitem__)
+    if unmapped:
+        raise ProfileError(
+            f"{ref}: the profile does not map {', '.join(f'{w}({enum[w]})' for w in unmapped)}"
+        )
+    return {enum[label]: (state, label) for label, state in words.items()}
+
+
+def values(ref: str, *labels: str) -> frozenset[int]:
+    """The numbers of some of an enumeration's labels."""
+    enum = enumeration(ref)
+    missing = [label for label in labels if label not in enum]
+    if missing:
+        raise ProfileError(f"{ref}: the MIB defines no value {', '.join(missing)}")
+    return frozenset(enum[label] for label in labels)
+
+
+def _column(ref: str, entry: str) -> int:
+    parent, _, number = oid(ref).rpartition(".")
+    if parent != entry:
+        raise ProfileError(f"{ref} ({oid(ref)}) is not a column of the entry {entry}")
+    return int(number)
 
 
 class Role(enum.StrEnum):
@@ -49,48 +109,42 @@ class Role(enum.StrEnum):
 StateMap = Mapping[int, tuple[State, str]]
 
 # --- standard columns (RFC 6933 ENTITY-MIB, RFC 3433 ENTITY-SENSOR-MIB, RFC 4268 ENTITY-STATE-MIB)
-SYS_DESCR = "1.3.6.1.2.1.1.1.0"
-SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
-ENT_PHYSICAL_CONTAINED_IN = "1.3.6.1.2.1.47.1.1.1.1.4"
-ENT_PHYSICAL_CLASS = "1.3.6.1.2.1.47.1.1.1.1.5"
-ENT_PHYSICAL_NAME = "1.3.6.1.2.1.47.1.1.1.1.7"
-ENT_PHY_SENSOR_OPER_STATUS = "1.3.6.1.2.1.99.1.1.1.5"
-ENT_STATE_OPER = "1.3.6.1.2.1.131.1.1.1.3"
-ENT_CLASS_POWER_SUPPLY = 6
-ENT_CLASS_FAN = 7
+SYS_DESCR = oid("SNMPv2-MIB::sysDescr") + ".0"
+SYS_OBJECT_ID = oid("SNMPv2-MIB::sysObjectID") + ".0"
+ENT_PHYSICAL_CONTAINED_IN = oid("ENTITY-MIB::entPhysicalContainedIn")
+ENT_PHYSICAL_CLASS = oid("ENTITY-MIB::entPhysicalClass")
+ENT_PHYSICAL_NAME = oid("ENTITY-MIB::entPhysicalName")
+ENT_PHY_SENSOR_OPER_STATUS = oid("ENTITY-SENSOR-MIB::entPhySensorOperStatus")
+ENT_STATE_OPER = oid("ENTITY-STATE-MIB::entStateOper")
+ENT_CLASS_POWER_SUPPLY = enumeration("ENTITY-MIB::entPhysicalClass")["powerSupply"]
+ENT_CLASS_FAN = enumeration("ENTITY-MIB::entPhysicalClass")["fan"]
 
-ENT_SENSOR_STATUS: StateMap = {  # EntitySensorStatus
-    1: (State.OK, "ok"),
-    2: (State.UNKNOWN, "unavailable"),
-    3: (State.FAILED, "nonoperational"),
-}
-ENT_OPER_STATE: StateMap = {  # EntityOperState
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.FAILED, "disabled"),
-    3: (State.OK, "enabled"),
-    4: (State.WARNING, "testing"),
-}
+ENT_SENSOR_STATUS = states(  # EntitySensorStatus
+    "ENTITY-SENSOR-MIB::entPhySensorOperStatus",
+    {"ok": State.OK, "unavailable": State.UNKNOWN, "nonoperational": State.FAILED},
+)
+ENT_OPER_STATE = states(  # EntityOperState
+    "ENTITY-STATE-MIB::entStateOper",
+    {
+        "unknown": State.UNKNOWN,
+        "disabled": State.FAILED,
+        "enabled": State.OK,
+        "testing": State.WARNING,
+    },
+)
 
 # --- IF-MIB (RFC 2863) and LLDP-MIB (IEEE 802.1AB)
-IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
-IF_ADMIN_STATUS = "1.3.6.1.2.1.2.2.1.7"
-IF_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8"
-IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
-IF_STATUS_WORDS = {
-    1: "up",
-    2: "down",
-    3: "testing",
-    4: "unknown",
-    5: "dormant",
-    6: "notPresent",
-    7: "lowerLayerDown",
-}
-LLDP_LOC_PORT_DESC = "1.0.8802.1.1.2.1.3.7.1.4"
-LLDP_LOC_PORT_ID = "1.0.8802.1.1.2.1.3.7.1.3"
-LLDP_REM_CHASSIS_ID = "1.0.8802.1.1.2.1.4.1.1.5"
-LLDP_REM_PORT_ID = "1.0.8802.1.1.2.1.4.1.1.7"
-LLDP_REM_PORT_DESC = "1.0.8802.1.1.2.1.4.1.1.8"
-LLDP_REM_SYS_NAME = "1.0.8802.1.1.2.1.4.1.1.9"
+IF_DESCR = oid("IF-MIB::ifDescr")
+IF_ADMIN_STATUS = oid("IF-MIB::ifAdminStatus")
+IF_OPER_STATUS = oid("IF-MIB::ifOperStatus")
+IF_NAME = oid("IF-MIB::ifName")
+IF_STATUS_WORDS = {n: label for label, n in enumeration("IF-MIB::ifOperStatus").items()}
+LLDP_LOC_PORT_DESC = oid("LLDP-MIB::lldpLocPortDesc")
+LLDP_LOC_PORT_ID = oid("LLDP-MIB::lldpLocPortId")
+LLDP_REM_CHASSIS_ID = oid("LLDP-MIB::lldpRemChassisId")
+LLDP_REM_PORT_ID = oid("LLDP-MIB::lldpRemPortId")
+LLDP_REM_PORT_DESC = oid("LLDP-MIB::lldpRemPortDesc")
+LLDP_REM_SYS_NAME = oid("LLDP-MIB::lldpRemSysName")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +192,104 @@ class StatusTable:
         return own
 
 
+def table(
+    status: str,
+    role: Role,
+    id_prefix: str,
+    words: Mapping[str, State] | StateMap,
+    *,
+    name: str | None = None,
+    present: str | None = None,
+    absent: tuple[str, ...] = (),
+    type_column: str | None = None,
+    types: frozenset[int] = frozenset(),
+    **more: object,
+) -> StatusTable:
+    """A StatusTable from MIB names: ``status`` is ``"MODULE::column"``; ``name``,
+    ``present`` and ``type_column`` are columns of the same table (object names of the
+    same module); ``words`` maps every label of the status column's enumeration (or,
+    for a column the MIB gives no enumeration, value -> (state, word) by number);
+    ``absent`` are labels of the ``present`` column."""
+    module, _, obj = status.partition("::")
+    entry = oid(status).rpartition(".")[0]
+
+    def col(name_: str | None) -> int | None:
+        return None if name_ is None else _column(f"{module}::{name_}", entry)
+
+    if all(isinstance(k, str) for k in words):
+        value_table = states(status, words)  # type: ignore[arg-type]
+    elif status in _mib.ENUMS:
+        raise ProfileError(f"{status}: the MIB enumerates its values; map them by label")
+    else:
+        value_table = words  # type: ignore[assignment]
+    return StatusTable(
+        module,
+        obj,
+        role,
+        id_prefix,
+        entry,
+        _column(status, entry),
+        value_table,  # type: ignore[arg-type]
+        name=col(name),
+        present=col(present),
+        absent_values=values(f"{module}::{present}", *absent) if present else frozenset(),
+        type_column=col(type_column),
+        types=types,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RedundancyStatement:
+    """A column in which the device states the redundancy of its PSU or fan group.
+
+    ``verdicts`` maps each value to the group verdict it states (None: it states
+    nothing). Rows whose ``present`` column says absent say nothing either. The group's
+    stated verdict is the worst row's; its reason names the rows and the device's word.
+    """
+
+    mib: str
+    object: str
+    role: Role
+    column_oid: str
+    verdicts: Mapping[int, tuple[Verdict | None, str]]
+    name: str | None = None  # a column OID giving the row's name
+    name_template: str = ""  # else this, with {index} and {last}
+    present: str | None = None  # a column OID
+    absent_values: frozenset[int] = frozenset()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.column_oid, self.name, self.present) if c is not None)
+
+
+def statement(
+    column: str,
+    role: Role,
+    words: Mapping[str, Verdict | None],
+    *,
+    name: str | None = None,
+    name_template: str = "",
+    present: str | None = None,
+    absent: tuple[str, ...] = (),
+) -> RedundancyStatement:
+    """A RedundancyStatement from MIB names (``column`` is ``"MODULE::object"``; every
+    label of its enumeration must be given a verdict or None)."""
+    module, _, obj = column.partition("::")
+    mapped = states(column, dict.fromkeys(words, State.UNKNOWN))  # checks the labels
+    return RedundancyStatement(
+        module,
+        obj,
+        role,
+        oid(column),
+        {n: (words[label], label) for n, (_, label) in mapped.items()},
+        name=oid(name if "::" in name else f"{module}::{name}") if name else None,
+        name_template=name_template,
+        present=oid(f"{module}::{present}") if present else None,
+        absent_values=values(f"{module}::{present}", *absent) if present else frozenset(),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class EntitySource:
     """ENTITY-MIB powerSupply / fan entities with their standard state (the fallback)."""
@@ -169,93 +321,100 @@ class Profile:
     sys_object_ids: tuple[str, ...] = ()  # prefixes, numeric, no leading dot
     sys_descr: str = ""  # regular expression, searched case-insensitively
     sources: tuple[Source, ...] = ()
+    # where the device states the PSU / fan group's redundancy itself
+    statements: tuple[RedundancyStatement, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
-        for s in self.sources:
+        for s in (*self.sources, *self.statements):
             seen.update(dict.fromkeys(s.columns))
         return tuple(seen)
 
 
 # --- value tables ----------------------------------------------------------------------
 
-CISCO_ENVMON_STATE: StateMap = {  # CISCO-ENVMON-MIB CiscoEnvMonState
-    1: (State.OK, "normal"),
-    2: (State.WARNING, "warning"),
-    3: (State.FAILED, "critical"),
-    4: (State.FAILED, "shutdown"),
-    5: (State.ABSENT, "notPresent"),
-    6: (State.FAILED, "notFunctioning"),
+CISCO_ENVMON_STATE = {  # CISCO-ENVMON-MIB CiscoEnvMonState
+    "normal": State.OK,
+    "warning": State.WARNING,
+    "critical": State.FAILED,
+    "shutdown": State.FAILED,
+    "notPresent": State.ABSENT,
+    "notFunctioning": State.FAILED,
 }
-CISCO_FRU_POWER: StateMap = {  # CISCO-ENTITY-FRU-CONTROL-MIB PowerOperType
-    1: (State.FAILED, "offEnvOther"),
-    2: (State.OK, "on"),
-    3: (State.FAILED, "offAdmin"),
-    4: (State.FAILED, "offDenied"),
-    5: (State.FAILED, "offEnvPower"),
-    6: (State.FAILED, "offEnvTemp"),
-    7: (State.FAILED, "offEnvFan"),
-    8: (State.FAILED, "failed"),
-    9: (State.WARNING, "onButFanFail"),
-    10: (State.FAILED, "offCooling"),
-    11: (State.FAILED, "offConnectorRating"),
-    12: (State.WARNING, "onButInlinePowerFail"),
+CISCO_FRU_POWER = {  # CISCO-ENTITY-FRU-CONTROL-MIB PowerOperType
+    "offEnvOther": State.FAILED,
+    "on": State.OK,
+    "offAdmin": State.FAILED,
+    "offDenied": State.FAILED,
+    "offEnvPower": State.FAILED,
+    "offEnvTemp": State.FAILED,
+    "offEnvFan": State.FAILED,
+    "failed": State.FAILED,
+    "onButFanFail": State.WARNING,
+    "offCooling": State.FAILED,
+    "offConnectorRating": State.FAILED,
+    "onButInlinePowerFail": State.WARNING,
 }
-CISCO_FAN_TRAY: StateMap = {  # cefcFanTrayOperStatus
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.OK, "up"),
-    3: (State.FAILED, "down"),
-    4: (State.WARNING, "warning"),
+CISCO_FAN_TRAY = {  # cefcFanTrayOperStatus
+    "unknown": State.UNKNOWN,
+    "up": State.OK,
+    "down": State.FAILED,
+    "warning": State.WARNING,
 }
+# CISCO-ENTITY-FRU-CONTROL-MIB PowerRedundancyType as cefcPowerRedundancyOperMode: the
+# power supply group's own word on its redundancy (combined: outputs added, none spare)
+CISCO_POWER_REDUNDANCY = {
+    "notsupported": None,
+    "redundant": Verdict.REDUNDANT,
+    "combined": Verdict.DEGRADED,
+    "nonRedundant": Verdict.DEGRADED,
+    "psRedundant": Verdict.REDUNDANT,
+    "inPwrSrcRedundant": Verdict.REDUNDANT,
+    "psRedundantSingleInput": Verdict.REDUNDANT,
+}
+# SNMPv2-TC TruthValue (true(1), false(2)): the SMI's own textual convention, which the
+# generator does not compile, so by number
 TRUTH_REDUNDANT: StateMap = {1: (State.OK, "true"), 2: (State.WARNING, "false")}
-JNX_FRU_STATE: StateMap = {  # JUNIPER-MIB jnxFruState
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.ABSENT, "empty"),
-    3: (State.WARNING, "present"),
-    4: (State.OK, "ready"),
-    5: (State.OK, "announceOnline"),
-    6: (State.OK, "online"),
-    7: (State.WARNING, "anounceOffline"),
-    8: (State.FAILED, "offline"),
-    9: (State.WARNING, "diagnostic"),
-    10: (State.OK, "standby"),
+JNX_FRU_STATE = {  # JUNIPER-MIB jnxFruState
+    "unknown": State.UNKNOWN,
+    "empty": State.ABSENT,
+    "present": State.WARNING,
+    "ready": State.OK,
+    "announceOnline": State.OK,
+    "online": State.OK,
+    "anounceOffline": State.WARNING,
+    "offline": State.FAILED,
+    "diagnostic": State.WARNING,
+    "standby": State.OK,
 }
-JNX_FRU_POWER_ENTRY_MODULE = 7
-JNX_FRU_FAN = 13
-JNX_OPERATING_STATE: StateMap = {  # JUNIPER-MIB jnxOperatingState
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.OK, "running"),
-    3: (State.OK, "ready"),
-    4: (State.WARNING, "reset"),
-    5: (State.WARNING, "runningAtFullSpeed"),
-    6: (State.FAILED, "down"),
-    7: (State.OK, "standby"),
+JNX_FRU_POWER_ENTRY_MODULE = enumeration("JUNIPER-MIB::jnxFruType")["powerEntryModule"]
+JNX_FRU_FAN = enumeration("JUNIPER-MIB::jnxFruType")["fan"]
+JNX_OPERATING_STATE = {  # JUNIPER-MIB jnxOperatingState
+    "unknown": State.UNKNOWN,
+    "running": State.OK,
+    "ready": State.OK,
+    "reset": State.WARNING,
+    "runningAtFullSpeed": State.WARNING,
+    "down": State.FAILED,
+    "standby": State.OK,
 }
-JNX_RED_ALARM: StateMap = {
-    1: (State.UNKNOWN, "other"),
-    2: (State.OK, "off"),
-    3: (State.FAILED, "on"),
+JNX_RED_ALARM = {"other": State.UNKNOWN, "off": State.OK, "on": State.FAILED}
+JNX_YELLOW_ALARM = {"other": State.UNKNOWN, "off": State.OK, "on": State.WARNING}
+DELL_OS10_OPER = {  # DELLEMC-OS10-TC-MIB Os10CmnOperStatus
+    "up": State.OK,
+    "down": State.FAILED,
+    "testing": State.WARNING,
+    "unknown": State.UNKNOWN,
+    "dormant": State.WARNING,
+    "notPresent": State.ABSENT,
+    "lowerLayerDown": State.FAILED,
+    "failed": State.FAILED,
 }
-JNX_YELLOW_ALARM: StateMap = {
-    1: (State.UNKNOWN, "other"),
-    2: (State.OK, "off"),
-    3: (State.WARNING, "on"),
-}
-DELL_OS10_OPER: StateMap = {  # DELLEMC-OS10-CHASSIS-MIB Os10CmnOperStatus
-    1: (State.OK, "up"),
-    2: (State.FAILED, "down"),
-    3: (State.WARNING, "testing"),
-    4: (State.UNKNOWN, "unknown"),
-    5: (State.WARNING, "dormant"),
-    6: (State.ABSENT, "notPresent"),
-    7: (State.FAILED, "lowerLayerDown"),
-    8: (State.FAILED, "failed"),
-}
-DELL_NET_OPER: StateMap = {  # DELL-NETWORKING-CHASSIS-MIB (OS9/FTOS)
-    1: (State.OK, "up"),
-    2: (State.FAILED, "down"),
-    3: (State.ABSENT, "absent"),
+DELL_NET_OPER = {  # DELL-NETWORKING-CHASSIS-MIB (OS9/FTOS) power supply / fan tray status
+    "up": State.OK,
+    "down": State.FAILED,
+    "absent": State.ABSENT,
 }
 FOUNDRY_OPER: StateMap = {  # FOUNDRY-SN-AGENT-MIB snChasPwrSupplyOperStatus/snChasFanOperStatus
     1: (State.UNKNOWN, "other"),
@@ -321,33 +480,53 @@ HUAWEI_STACK_ROLE: StateMap = {
     2: (State.OK, "standby"),
     3: (State.OK, "slave"),
 }
-DELL_STATUS: StateMap = {  # IDRAC-MIB-SMIv2 ObjectStatusEnum / StatusProbeEnum
-    1: (State.UNKNOWN, "other"),
-    2: (State.UNKNOWN, "unknown"),
-    3: (State.OK, "ok"),
-    4: (State.WARNING, "nonCritical"),
-    5: (State.FAILED, "critical"),
-    6: (State.FAILED, "nonRecoverable"),
+DELL_STATUS = {  # IDRAC-MIB-SMIv2 ObjectStatusEnum
+    "other": State.UNKNOWN,
+    "unknown": State.UNKNOWN,
+    "ok": State.OK,
+    "nonCritical": State.WARNING,
+    "critical": State.FAILED,
+    "nonRecoverable": State.FAILED,
 }
-DELL_PROBE_STATUS: StateMap = {
-    1: (State.UNKNOWN, "other"),
-    2: (State.UNKNOWN, "unknown"),
-    3: (State.OK, "ok"),
-    4: (State.WARNING, "nonCriticalUpper"),
-    5: (State.FAILED, "criticalUpper"),
-    6: (State.FAILED, "nonRecoverableUpper"),
-    7: (State.WARNING, "nonCriticalLower"),
-    8: (State.FAILED, "criticalLower"),
-    9: (State.FAILED, "nonRecoverableLower"),
-    10: (State.FAILED, "failed"),
+DELL_PROBE_STATUS = {  # IDRAC-MIB-SMIv2 StatusProbeEnum
+    "other": State.UNKNOWN,
+    "unknown": State.UNKNOWN,
+    "ok": State.OK,
+    "nonCriticalUpper": State.WARNING,
+    "criticalUpper": State.FAILED,
+    "nonRecoverableUpper": State.FAILED,
+    "nonCriticalLower": State.WARNING,
+    "criticalLower": State.FAILED,
+    "nonRecoverableLower": State.FAILED,
+    "failed": State.FAILED,
 }
-CPQ_CONDITION: StateMap = {  # CPQHLTH-MIB condition
-    1: (State.UNKNOWN, "other"),
-    2: (State.OK, "ok"),
-    3: (State.WARNING, "degraded"),
-    4: (State.FAILED, "failed"),
+# IDRAC-MIB-SMIv2 StatusRedundancyEnum: the power and cooling units' own redundancy verdict
+# (notRedundant: "does not apply or object is not redundant", a group without a spare)
+DELL_REDUNDANCY = {
+    "other": None,
+    "unknown": None,
+    "full": Verdict.REDUNDANT,
+    "degraded": Verdict.DEGRADED,
+    "lost": Verdict.DEGRADED,
+    "notRedundant": Verdict.DEGRADED,
+    "redundancyOffline": Verdict.DEGRADED,
 }
-CPQ_ABSENT = frozenset({2})  # cpqHeFltTol*Present: 1 other, 2 absent, 3 present
+CPQ_CONDITION = {  # CPQHLTH-MIB condition
+    "other": State.UNKNOWN,
+    "ok": State.OK,
+    "degraded": State.WARNING,
+    "failed": State.FAILED,
+}
+# CPQHLTH-MIB cpqHeFltTolPowerSupplyRedundant / cpqHeFltTolFanRedundant
+CPQ_REDUNDANT = {"other": None, "notRedundant": Verdict.DEGRADED, "redundant": Verdict.REDUNDANT}
+# cpqHeFltTolPwrSupplyCondition, the power subsystem's condition: degraded or failed means
+# redundancy is gone; whether the group still serves is the members' count to say
+CPQ_SUBSYSTEM = {
+    "other": None,
+    "ok": None,
+    "degraded": Verdict.DEGRADED,
+    "failed": Verdict.DEGRADED,
+}
 SUPERMICRO_PSU: StateMap = {
     0: (State.ABSENT, "Not Present"),
     1: (State.OK, "Present: OK"),
@@ -362,53 +541,38 @@ SUPERMICRO_POWER: StateMap = {
 
 # --- sources ---------------------------------------------------------------------------
 
-CISCO_FRU_POWER_TABLE = StatusTable(
-    "CISCO-ENTITY-FRU-CONTROL-MIB",
-    "cefcFRUPowerOperStatus",
+CISCO_FRU_POWER_TABLE = table(
+    "CISCO-ENTITY-FRU-CONTROL-MIB::cefcFRUPowerOperStatus",
     Role.PSU,
     "psu",
-    "1.3.6.1.4.1.9.9.117.1.1.2.1",
-    2,
     CISCO_FRU_POWER,
     entity_class=ENT_CLASS_POWER_SUPPLY,
 )
-CISCO_FAN_TRAY_TABLE = StatusTable(
-    "CISCO-ENTITY-FRU-CONTROL-MIB",
-    "cefcFanTrayOperStatus",
+CISCO_FAN_TRAY_TABLE = table(
+    "CISCO-ENTITY-FRU-CONTROL-MIB::cefcFanTrayOperStatus",
     Role.FAN,
     "fan",
-    "1.3.6.1.4.1.9.9.117.1.4.1.1",
-    1,
     CISCO_FAN_TRAY,
     entity_class=ENT_CLASS_FAN,
 )
-CISCO_ENVMON_SUPPLY = StatusTable(
-    "CISCO-ENVMON-MIB",
-    "ciscoEnvMonSupplyState",
+CISCO_ENVMON_SUPPLY = table(
+    "CISCO-ENVMON-MIB::ciscoEnvMonSupplyState",
     Role.PSU,
     "psu",
-    "1.3.6.1.4.1.9.9.13.1.5.1",
-    3,
     CISCO_ENVMON_STATE,
-    name=2,
+    name="ciscoEnvMonSupplyStatusDescr",
 )
-CISCO_ENVMON_FAN = StatusTable(
-    "CISCO-ENVMON-MIB",
-    "ciscoEnvMonFanState",
+CISCO_ENVMON_FAN = table(
+    "CISCO-ENVMON-MIB::ciscoEnvMonFanState",
     Role.FAN,
     "fan",
-    "1.3.6.1.4.1.9.9.13.1.4.1",
-    3,
     CISCO_ENVMON_STATE,
-    name=2,
+    name="ciscoEnvMonFanStatusDescr",
 )
-CISCO_STACK_RING = StatusTable(
-    "CISCO-STACKWISE-MIB",
-    "cswRingRedundant",
+CISCO_STACK_RING = table(
+    "CISCO-STACKWISE-MIB::cswRingRedundant",
     Role.OTHER,
     "stack-ring",
-    "1.3.6.1.4.1.9.9.500.1.1",
-    3,
     TRUTH_REDUNDANT,
     name_template="stack ring redundant",
 )
@@ -419,132 +583,108 @@ CISCO = (
     CISCO_ENVMON_FAN,
     CISCO_STACK_RING,
 )
+CISCO_STATEMENTS = (
+    statement(
+        "CISCO-ENTITY-FRU-CONTROL-MIB::cefcPowerRedundancyOperMode",
+        Role.PSU,
+        CISCO_POWER_REDUNDANCY,
+        name="ENTITY-MIB::entPhysicalName",
+        name_template="power supply group {index}",
+    ),
+)
 
 JUNIPER = (
-    StatusTable(
-        "JUNIPER-MIB",
-        "jnxFruState",
+    table(
+        "JUNIPER-MIB::jnxFruState",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.2636.3.1.15.1",
-        8,
         JNX_FRU_STATE,
-        name=5,
-        type_column=6,
+        name="jnxFruName",
+        type_column="jnxFruType",
         types=frozenset({JNX_FRU_POWER_ENTRY_MODULE}),
         first_index=frozenset({2}),
     ),
-    StatusTable(
-        "JUNIPER-MIB",
-        "jnxFruState",
+    table(
+        "JUNIPER-MIB::jnxFruState",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.2636.3.1.15.1",
-        8,
         JNX_FRU_STATE,
-        name=5,
-        type_column=6,
+        name="jnxFruName",
+        type_column="jnxFruType",
         types=frozenset({JNX_FRU_FAN}),
         first_index=frozenset({4}),
     ),
     # the operating table, by container (2 power supplies, 4 fans): same ids as the FRU
     # rows, so the worse of the two states is reported; a fan at full speed is a warning
-    StatusTable(
-        "JUNIPER-MIB",
-        "jnxOperatingState",
+    table(
+        "JUNIPER-MIB::jnxOperatingState",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.2636.3.1.13.1",
-        6,
         JNX_OPERATING_STATE,
-        name=5,
+        name="jnxOperatingDescr",
         first_index=frozenset({2}),
     ),
-    StatusTable(
-        "JUNIPER-MIB",
-        "jnxOperatingState",
+    table(
+        "JUNIPER-MIB::jnxOperatingState",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.2636.3.1.13.1",
-        6,
         JNX_OPERATING_STATE,
-        name=5,
+        name="jnxOperatingDescr",
         first_index=frozenset({4}),
     ),
-    StatusTable(
-        "JUNIPER-ALARM-MIB",
-        "jnxRedAlarmState",
+    table(
+        "JUNIPER-ALARM-MIB::jnxRedAlarmState",
         Role.OTHER,
         "alarm/red",
-        "1.3.6.1.4.1.2636.3.4.2.3",
-        1,
         JNX_RED_ALARM,
         name_template="chassis red alarm",
         kind=Kind.OTHER,
     ),
-    StatusTable(
-        "JUNIPER-ALARM-MIB",
-        "jnxYellowAlarmState",
+    table(
+        "JUNIPER-ALARM-MIB::jnxYellowAlarmState",
         Role.OTHER,
         "alarm/yellow",
-        "1.3.6.1.4.1.2636.3.4.2.2",
-        1,
         JNX_YELLOW_ALARM,
         name_template="chassis yellow alarm",
     ),
 )
 
 DELL_OS10 = (
-    StatusTable(
-        "DELLEMC-OS10-CHASSIS-MIB",
-        "os10PowerSupplyOperStatus",
+    table(
+        "DELLEMC-OS10-CHASSIS-MIB::os10PowerSupplyOperStatus",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.1.1",
-        4,
         DELL_OS10_OPER,
         name_template="PSU {last}",
     ),
-    StatusTable(
-        "DELLEMC-OS10-CHASSIS-MIB",
-        "os10FanTrayOperStatus",
+    table(
+        "DELLEMC-OS10-CHASSIS-MIB::os10FanTrayOperStatus",
         Role.FAN,
         "fantray",
-        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.2.1",
-        4,
         DELL_OS10_OPER,
         name_template="Fan Tray {last}",
     ),
-    StatusTable(
-        "DELLEMC-OS10-CHASSIS-MIB",
-        "os10FanOperStatus",
+    table(
+        "DELLEMC-OS10-CHASSIS-MIB::os10FanOperStatus",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.674.11000.5000.100.4.1.2.3.1",
-        7,
         DELL_OS10_OPER,
         name_template="Fan {last}",
     ),
 )
 
 DELL_OS9 = (
-    StatusTable(
-        "DELL-NETWORKING-CHASSIS-MIB",
-        "dellNetPowerSupplyOperStatus",
+    table(
+        "DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyOperStatus",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.6027.3.26.1.4.6.1",
-        4,
         DELL_NET_OPER,
         name_template="PSU {index}",
     ),
-    StatusTable(
-        "DELL-NETWORKING-CHASSIS-MIB",
-        "dellNetFanTrayOperStatus",
+    table(
+        "DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayOperStatus",
         Role.FAN,
         "fantray",
-        "1.3.6.1.4.1.6027.3.26.1.4.7.1",
-        4,
         DELL_NET_OPER,
         name_template="Fan tray {index}",
     ),
@@ -661,83 +801,100 @@ HUAWEI = (
 )
 
 DELL_IDRAC = (
-    StatusTable(
-        "IDRAC-MIB-SMIv2",
-        "powerSupplyStatus",
+    table(
+        "IDRAC-MIB-SMIv2::powerSupplyStatus",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.674.10892.5.4.600.12.1",
-        5,
         DELL_STATUS,
-        name=8,
+        name="powerSupplyLocationName",
     ),
-    StatusTable(
-        "IDRAC-MIB-SMIv2",
-        "coolingDeviceStatus",
+    table(
+        "IDRAC-MIB-SMIv2::coolingDeviceStatus",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.674.10892.5.4.700.12.1",
-        5,
-        DELL_STATUS,
-        name=8,
+        DELL_PROBE_STATUS,
+        name="coolingDeviceLocationName",
     ),
-    StatusTable(
-        "IDRAC-MIB-SMIv2",
-        "amperageProbeStatus",
+    table(
+        "IDRAC-MIB-SMIv2::amperageProbeStatus",
         Role.OTHER,
         "probe/current",
-        "1.3.6.1.4.1.674.10892.5.4.600.30.1",
-        5,
         DELL_PROBE_STATUS,
-        name=8,
+        name="amperageProbeLocationName",
     ),
-    StatusTable(
-        "IDRAC-MIB-SMIv2",
-        "voltageProbeStatus",
+    table(
+        "IDRAC-MIB-SMIv2::voltageProbeStatus",
         Role.OTHER,
         "probe/voltage",
-        "1.3.6.1.4.1.674.10892.5.4.600.20.1",
-        5,
         DELL_PROBE_STATUS,
-        name=8,
+        name="voltageProbeLocationName",
         kind=Kind.VOLTAGE,
     ),
-    StatusTable(
-        "DELL-RAC-MIB",
-        "drsGlobalSystemStatus",
+    table(
+        "DELL-RAC-MIB::drsGlobalSystemStatus",
         Role.OTHER,
         "global",
-        "1.3.6.1.4.1.674.10892.2.2",
-        1,
         DELL_STATUS,
         name_template="global system status",
     ),
 )
+DELL_IDRAC_STATEMENTS = (
+    statement(
+        "IDRAC-MIB-SMIv2::powerUnitRedundancyStatus",
+        Role.PSU,
+        DELL_REDUNDANCY,
+        name="powerUnitName",
+    ),
+    statement(
+        "IDRAC-MIB-SMIv2::coolingUnitRedundancyStatus",
+        Role.FAN,
+        DELL_REDUNDANCY,
+        name="coolingUnitName",
+    ),
+)
 
 HPE_ILO = (
-    StatusTable(
-        "CPQHLTH-MIB",
-        "cpqHeFltTolPowerSupplyCondition",
+    table(
+        "CPQHLTH-MIB::cpqHeFltTolPowerSupplyCondition",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.232.6.2.9.3.1",
-        4,
         CPQ_CONDITION,
         name_template="Power Supply {last}",
-        present=3,
-        absent_values=CPQ_ABSENT,
+        present="cpqHeFltTolPowerSupplyPresent",
+        absent=("absent",),
     ),
-    StatusTable(
-        "CPQHLTH-MIB",
-        "cpqHeFltTolFanCondition",
+    table(
+        "CPQHLTH-MIB::cpqHeFltTolFanCondition",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.232.6.2.6.7.1",
-        9,
         CPQ_CONDITION,
         name_template="Fan {last}",
-        present=4,
-        absent_values=CPQ_ABSENT,
+        present="cpqHeFltTolFanPresent",
+        absent=("absent",),
+    ),
+)
+HPE_ILO_STATEMENTS = (
+    statement(
+        "CPQHLTH-MIB::cpqHeFltTolPowerSupplyRedundant",
+        Role.PSU,
+        CPQ_REDUNDANT,
+        name_template="Power Supply {last}",
+        present="cpqHeFltTolPowerSupplyPresent",
+        absent=("absent",),
+    ),
+    statement(
+        "CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition",
+        Role.PSU,
+        CPQ_SUBSYSTEM,
+        name_template="power supply subsystem",
+    ),
+    statement(
+        "CPQHLTH-MIB::cpqHeFltTolFanRedundant",
+        Role.FAN,
+        CPQ_REDUNDANT,
+        name_template="Fan {last}",
+        present="cpqHeFltTolFanPresent",
+        absent=("absent",),
     ),
 )
 
@@ -773,6 +930,7 @@ PROFILES: tuple[Profile, ...] = (
         ("1.3.6.1.4.1.9.1", "1.3.6.1.4.1.9.12.3.1.3"),
         r"cisco (ios|nx-os)",
         CISCO,
+        CISCO_STATEMENTS,
     ),
     Profile(
         "juniper",
@@ -836,6 +994,7 @@ PROFILES: tuple[Profile, ...] = (
         ("1.3.6.1.4.1.674.10892.5",),
         r"idrac",
         DELL_IDRAC,
+        DELL_IDRAC_STATEMENTS,
     ),
     Profile(
         "hpe-ilo",
@@ -843,6 +1002,7 @@ PROFILES: tuple[Profile, ...] = (
         ("1.3.6.1.4.1.232.9.4",),
         r"integrated lights-out",
         HPE_ILO,
+        HPE_ILO_STATEMENTS,
     ),
     Profile(
         "supermicro",

@@ -191,8 +191,30 @@ def test_healthy_recordings_have_redundant_groups():
         profile = choose(*_sys(values))
         readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0)
         for g in health_of(readings, groups).values():
+            if (device["device"], g.id) in STATED_NOT_REDUNDANT:
+                continue  # the device itself says so: see the test below
             # Arista and Aruba publish fans whose sensors say nothing (unknown): not degraded
             assert g.state in (GroupState.REDUNDANT, GroupState.UNKNOWN), (device["device"], g)
+
+
+# groups whose recorded device states that they are not redundant, though every member is OK
+STATED_NOT_REDUNDANT = {
+    # an ML350 Gen9 with three of its eight fan bays filled: cpqHeFltTolFanRedundant is
+    # notRedundant(2) for each present fan
+    ("hpe-ilo_4", "fan"): "Fan 2, Fan 3, Fan 4: notRedundant (cpqHeFltTolFanRedundant)",
+}
+
+
+@pytest.mark.parametrize("device,group", sorted(STATED_NOT_REDUNDANT))
+def test_a_recorded_device_that_states_no_redundancy_gives_a_degraded_group(device, group):
+    values = load_rec(FIXTURES / f"{device}.snmprec")
+    profile = choose(*_sys(values))
+    readings, groups, _ = interpret(profile, walked(values, profile.columns), 0.0)
+    spec = {g.id: g for g in groups}[group]
+    assert all(r.state == State.OK for r in readings if r.id in spec.members)
+    status = health_of(readings, groups)[group]
+    assert status.state == GroupState.DEGRADED
+    assert status.reason.endswith("the device says: " + STATED_NOT_REDUNDANT[(device, group)])
 
 
 def test_hpe_absent_fan_bays_are_not_members_unless_slots_are_configured():
@@ -361,6 +383,47 @@ def test_a_failing_psu_is_seen_on_the_next_poll(snmpsim):
     )
     after = health_of(second.readings, second.groups)["switch/ironware/psu"]
     assert after.state == GroupState.FAILED and after.healthy == 0
+
+
+# derived recordings (tests/fixtures/snmprec/SOURCES.md): every member OK, the device says
+# its redundancy is gone; (recording, group, the device's words, the other group's verdict)
+STATED_VARIANTS = [
+    (
+        "hpe-ilo_4-psu-not-redundant",
+        "psu",
+        "Power Supply 1, Power Supply 2: notRedundant (cpqHeFltTolPowerSupplyRedundant)",
+    ),
+    (
+        "drac_r540-psu-redundancy-lost",
+        "psu",
+        "System Board PS Redundancy: lost (powerUnitRedundancyStatus)",
+    ),
+]
+
+
+@pytest.mark.parametrize("device,group,words", STATED_VARIANTS)
+def test_a_device_saying_not_redundant_over_the_wire_degrades_the_group(
+    snmpsim, device, group, words
+):
+    c = create(device, opts(address="127.0.0.1", port=snmpsim.port, community=device))
+    snap = asyncio.run(c.collect(time.time()))
+    assert snap.readings[0].state == State.OK, snap.readings[0].detail
+    spec = {g.id: g for g in snap.groups}[f"switch/{device}/{group}"]
+    states = {r.id: r.state for r in snap.readings}
+    assert len(spec.members) == 2 and {states[m] for m in spec.members} == {State.OK}
+    status = health_of(snap.readings, snap.groups)[spec.id]
+    assert status.state == GroupState.DEGRADED and status.healthy == 2
+    assert status.reason.endswith("the device says: " + words), status.reason
+
+
+def test_a_device_saying_fully_redundant_keeps_the_group_redundant(snmpsim):
+    device = "drac_r540-psu-redundancy-lost"  # its cooling unit says full(3)
+    c = create(device, opts(address="127.0.0.1", port=snmpsim.port, community=device))
+    snap = asyncio.run(c.collect(time.time()))
+    fan = health_of(snap.readings, snap.groups)[f"switch/{device}/fan"]
+    assert fan.state == GroupState.REDUNDANT
+    assert fan.stated == GroupState.REDUNDANT
+    assert "System Board Fan Redundancy: full (coolingUnitRedundancyStatus)" in fan.reason
 
 
 # A guard against a hang, not a timing assertion: a poll reports within its poller's
