@@ -7,8 +7,6 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
     mibs/CISCO-ENVMON-MIB.txt
     mibs/CISCO-SMI.txt
     mibs/CISCO-STACKWISE-MIB.txt
-    mibs/CPQHLTH-MIB.txt
-    mibs/CPQHOST-MIB.txt
     mibs/DELL-NETWORKING-CHASSIS-MIB.txt
     mibs/DELL-NETWORKING-SMI.txt
     mibs/DELL-RAC-MIB.txt
@@ -68,28 +66,6 @@ OBJECTS: dict[str, str] = {
     'CISCO-STACKWISE-MIB::ciscoStackWiseMIBObjects': '1.3.6.1.4.1.9.9.500.1',
     'CISCO-STACKWISE-MIB::cswGlobals': '1.3.6.1.4.1.9.9.500.1.1',
     'CISCO-STACKWISE-MIB::cswRingRedundant': '1.3.6.1.4.1.9.9.500.1.1.3',
-    'CPQHLTH-MIB::cpqHeComponent': '1.3.6.1.4.1.232.6.2',
-    'CPQHLTH-MIB::cpqHeFltTolFanChassis': '1.3.6.1.4.1.232.6.2.6.7.1.1',
-    'CPQHLTH-MIB::cpqHeFltTolFanCondition': '1.3.6.1.4.1.232.6.2.6.7.1.9',
-    'CPQHLTH-MIB::cpqHeFltTolFanEntry': '1.3.6.1.4.1.232.6.2.6.7.1',
-    'CPQHLTH-MIB::cpqHeFltTolFanIndex': '1.3.6.1.4.1.232.6.2.6.7.1.2',
-    'CPQHLTH-MIB::cpqHeFltTolFanPresent': '1.3.6.1.4.1.232.6.2.6.7.1.4',
-    'CPQHLTH-MIB::cpqHeFltTolFanRedundant': '1.3.6.1.4.1.232.6.2.6.7.1.7',
-    'CPQHLTH-MIB::cpqHeFltTolFanTable': '1.3.6.1.4.1.232.6.2.6.7',
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyBay': '1.3.6.1.4.1.232.6.2.9.3.1.2',
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyChassis': '1.3.6.1.4.1.232.6.2.9.3.1.1',
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyCondition': '1.3.6.1.4.1.232.6.2.9.3.1.4',
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyEntry': '1.3.6.1.4.1.232.6.2.9.3.1',
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyPresent': '1.3.6.1.4.1.232.6.2.9.3.1.3',
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyRedundant': '1.3.6.1.4.1.232.6.2.9.3.1.9',
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyTable': '1.3.6.1.4.1.232.6.2.9.3',
-    'CPQHLTH-MIB::cpqHeFltTolPwrSupply': '1.3.6.1.4.1.232.6.2.9',
-    'CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition': '1.3.6.1.4.1.232.6.2.9.1',
-    'CPQHLTH-MIB::cpqHeMibRev': '1.3.6.1.4.1.232.6.1',
-    'CPQHLTH-MIB::cpqHeThermal': '1.3.6.1.4.1.232.6.2.6',
-    'CPQHLTH-MIB::cpqHeTrap': '1.3.6.1.4.1.232.6.3',
-    'CPQHLTH-MIB::cpqHealth': '1.3.6.1.4.1.232.6',
-    'CPQHOST-MIB::compaq': '1.3.6.1.4.1.232',
     'DELL-NETWORKING-CHASSIS-MIB::dellNetChassisMib': '1.3.6.1.4.1.6027.3.26',
     'DELL-NETWORKING-CHASSIS-MIB::dellNetFanDeviceIndex': '1.3.6.1.4.1.6027.3.26.1.4.7.1.2',
     'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayEntry': '1.3.6.1.4.1.6027.3.26.1.4.7.1',
@@ -279,13 +255,6 @@ ENUMS: dict[str, dict[str, int]] = {
     'CISCO-ENVMON-MIB::CiscoEnvMonState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
     'CISCO-ENVMON-MIB::ciscoEnvMonFanState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
     'CISCO-ENVMON-MIB::ciscoEnvMonSupplyState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
-    'CPQHLTH-MIB::cpqHeFltTolFanCondition': {'other': 1, 'ok': 2, 'degraded': 3, 'failed': 4},
-    'CPQHLTH-MIB::cpqHeFltTolFanPresent': {'other': 1, 'absent': 2, 'present': 3},
-    'CPQHLTH-MIB::cpqHeFltTolFanRedundant': {'other': 1, 'notRedundant': 2, 'redundant': 3},
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyCondition': {'other': 1, 'ok': 2, 'degraded': 3, 'failed': 4},
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyPresent': {'other': 1, 'absent': 2, 'present': 3},
-    'CPQHLTH-MIB::cpqHeFltTolPowerSupplyRedundant': {'other': 1, 'notRedundant': 2, 'redundant': 3},
-    'CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition': {'other': 1, 'ok': 2, 'degraded': 3, 'failed': 4},
     'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayOperStatus': {'up': 1, 'down': 2, 'absent': 3},
     'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyOperStatus': {'up': 1, 'down': 2, 'absent': 3},
     'DELL-RAC-MIB::DellStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},

@@ -7,7 +7,8 @@ files in mibs/ (mibs/README.md says where each comes from). The tables are built
 import: a name or label the MIBs do not define, or a value of the MIB's enumeration a
 value table leaves unmapped, raises ProfileError. Columns whose MIB gives no enumeration
 (SNMPv2-TC TruthValue, which the generator does not compile) and the profiles whose MIB
-is not in mibs/ (aruba-cx, hp-procurve, foundry, huawei, supermicro) still carry numbers, each with the MIB object it names. Nothing here is
+is not in mibs/ (aruba-cx, hpe-ilo, hp-procurve, foundry, huawei, supermicro) still carry
+numbers, each with the MIB object it names. Nothing here is
 parsed at run time. The observed state is our reading of the vendor's word:
 
 =============  =====================================================================
@@ -511,21 +512,32 @@ DELL_REDUNDANCY = {
     "notRedundant": Verdict.DEGRADED,
     "redundancyOffline": Verdict.DEGRADED,
 }
-CPQ_CONDITION = {  # CPQHLTH-MIB condition
-    "other": State.UNKNOWN,
-    "ok": State.OK,
-    "degraded": State.WARNING,
-    "failed": State.FAILED,
+# HPE's CPQHLTH-MIB is not in mibs/ (its licence statement requires a licence from HPE for
+# copying; mibs/README.md), so the iLO profile carries its numbers by hand, each beside the
+# object it names, as the MIB defines them (checked against the iLO recordings).
+CPQ_FAN_ENTRY = "1.3.6.1.4.1.232.6.2.6.7.1"  # cpqHeFltTolFanEntry
+CPQ_PSU_ENTRY = "1.3.6.1.4.1.232.6.2.9.3.1"  # cpqHeFltTolPowerSupplyEntry
+CPQ_PWR_SUPPLY_CONDITION = "1.3.6.1.4.1.232.6.2.9.1"  # cpqHeFltTolPwrSupplyCondition (scalar)
+CPQ_CONDITION: StateMap = {  # cpqHeFltTolFanCondition, cpqHeFltTolPowerSupplyCondition
+    1: (State.UNKNOWN, "other"),
+    2: (State.OK, "ok"),
+    3: (State.WARNING, "degraded"),
+    4: (State.FAILED, "failed"),
 }
-# CPQHLTH-MIB cpqHeFltTolPowerSupplyRedundant / cpqHeFltTolFanRedundant
-CPQ_REDUNDANT = {"other": None, "notRedundant": Verdict.DEGRADED, "redundant": Verdict.REDUNDANT}
+CPQ_ABSENT = frozenset({2})  # cpqHeFltTol*Present: other(1), absent(2), present(3)
+# cpqHeFltTolPowerSupplyRedundant / cpqHeFltTolFanRedundant
+CPQ_REDUNDANT = {
+    1: (None, "other"),
+    2: (Verdict.DEGRADED, "notRedundant"),
+    3: (Verdict.REDUNDANT, "redundant"),
+}
 # cpqHeFltTolPwrSupplyCondition, the power subsystem's condition: degraded or failed means
 # redundancy is gone; whether the group still serves is the members' count to say
 CPQ_SUBSYSTEM = {
-    "other": None,
-    "ok": None,
-    "degraded": Verdict.DEGRADED,
-    "failed": Verdict.DEGRADED,
+    1: (None, "other"),
+    2: (None, "ok"),
+    3: (Verdict.DEGRADED, "degraded"),
+    4: (Verdict.DEGRADED, "failed"),
 }
 SUPERMICRO_PSU: StateMap = {
     0: (State.ABSENT, "Not Present"),
@@ -854,47 +866,59 @@ DELL_IDRAC_STATEMENTS = (
 )
 
 HPE_ILO = (
-    table(
-        "CPQHLTH-MIB::cpqHeFltTolPowerSupplyCondition",
+    StatusTable(
+        "CPQHLTH-MIB",
+        "cpqHeFltTolPowerSupplyCondition",
         Role.PSU,
         "psu",
+        CPQ_PSU_ENTRY,
+        4,
         CPQ_CONDITION,
         name_template="Power Supply {last}",
-        present="cpqHeFltTolPowerSupplyPresent",
-        absent=("absent",),
+        present=3,  # cpqHeFltTolPowerSupplyPresent
+        absent_values=CPQ_ABSENT,
     ),
-    table(
-        "CPQHLTH-MIB::cpqHeFltTolFanCondition",
+    StatusTable(
+        "CPQHLTH-MIB",
+        "cpqHeFltTolFanCondition",
         Role.FAN,
         "fan",
+        CPQ_FAN_ENTRY,
+        9,
         CPQ_CONDITION,
         name_template="Fan {last}",
-        present="cpqHeFltTolFanPresent",
-        absent=("absent",),
+        present=4,  # cpqHeFltTolFanPresent
+        absent_values=CPQ_ABSENT,
     ),
 )
 HPE_ILO_STATEMENTS = (
-    statement(
-        "CPQHLTH-MIB::cpqHeFltTolPowerSupplyRedundant",
+    RedundancyStatement(
+        "CPQHLTH-MIB",
+        "cpqHeFltTolPowerSupplyRedundant",
         Role.PSU,
+        f"{CPQ_PSU_ENTRY}.9",
         CPQ_REDUNDANT,
         name_template="Power Supply {last}",
-        present="cpqHeFltTolPowerSupplyPresent",
-        absent=("absent",),
+        present=f"{CPQ_PSU_ENTRY}.3",
+        absent_values=CPQ_ABSENT,
     ),
-    statement(
-        "CPQHLTH-MIB::cpqHeFltTolPwrSupplyCondition",
+    RedundancyStatement(
+        "CPQHLTH-MIB",
+        "cpqHeFltTolPwrSupplyCondition",
         Role.PSU,
+        CPQ_PWR_SUPPLY_CONDITION,
         CPQ_SUBSYSTEM,
         name_template="power supply subsystem",
     ),
-    statement(
-        "CPQHLTH-MIB::cpqHeFltTolFanRedundant",
+    RedundancyStatement(
+        "CPQHLTH-MIB",
+        "cpqHeFltTolFanRedundant",
         Role.FAN,
+        f"{CPQ_FAN_ENTRY}.7",
         CPQ_REDUNDANT,
         name_template="Fan {last}",
-        present="cpqHeFltTolFanPresent",
-        absent=("absent",),
+        present=f"{CPQ_FAN_ENTRY}.4",
+        absent_values=CPQ_ABSENT,
     ),
 )
 

@@ -97,10 +97,18 @@ def test_an_enumerated_column_may_not_be_mapped_by_number():
 
 
 def test_every_statement_maps_every_value_of_its_mib():
+    """Statements from a MIB in mibs/ map its whole enumeration (the hand-numbered iLO ones,
+    whose MIB is not shipped, are checked against the recordings instead)."""
+    checked = 0
     for profile in p.BY_NAME.values():
         for st in profile.statements:
-            enum = tables.ENUMS[f"{st.mib}::{st.object}"]
+            enum = tables.ENUMS.get(f"{st.mib}::{st.object}")
+            if enum is None:
+                assert st.mib == "CPQHLTH-MIB", f"{st.mib}::{st.object} is not in mibs/"
+                continue
             assert set(st.verdicts) == set(enum.values()), st.object
+            checked += 1
+    assert checked >= 3
 
 
 # --- a switch's own PSU redundancy word (no recording answers it: a walk by hand) --------
