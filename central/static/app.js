@@ -43,7 +43,9 @@ async function fleetView(q) {
   const limit = Number(q.get("limit") || screenLimit()), offset = Number(q.get("offset") || 0);
   const qs = new URLSearchParams({ limit, offset, sort: q.get("sort") || "name" });
   for (const k of ["site", "state", "q", "group"]) if (q.get(k)) qs.set(k, q.get(k));
+  performance.mark("fleet:request"); // marks for the benchmark and the browser's profiler
   const data = await api("/api/fleet?" + qs);
+  performance.mark("fleet:data");
   const sites = data.sites.map((s) => `<option ${s === q.get("site") ? "selected" : ""}>${esc(s)}</option>`).join("");
   const states = STATES.map((s) => `<option ${s === q.get("state") ? "selected" : ""}>${s}</option>`).join("");
   const head = data.groups.map((g) => `<th>${esc(g)}</th>`).join("");
@@ -63,6 +65,8 @@ async function fleetView(q) {
     <div class="pager">${pager(data)}</div>
     <table class="matrix" id="matrix"><thead><tr><th>site</th><th>host</th><th>host state</th>${head}</tr></thead>
     <tbody>${rows || `<tr><td colspan="3" class="muted">no hosts match</td></tr>`}</tbody></table>`;
+  performance.mark("fleet:shown");
+  requestAnimationFrame(() => setTimeout(() => performance.mark("fleet:painted"))); // after the frame
   document.getElementById("filters").addEventListener("submit", (e) => {
     e.preventDefault();
     const f = new FormData(e.target), nq = new URLSearchParams();
