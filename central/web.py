@@ -435,14 +435,9 @@ class Api:
                 raise BadRequest(f"{k}: expected a string")
         start = _when(body, "start") if body.get("start") not in (None, "") else None
         end = _when(body, "end")
-        self.alerting.changed = True
         try:
-            silence = engine.add_silence(
-                matchers,
-                end,
-                start,
-                created_by=text["created_by"] or "api",
-                comment=text["comment"],
+            silence = self.alerting.add_silence(
+                matchers, end, start, text["created_by"] or "api", text["comment"]
             )
         except ValueError as e:
             raise BadRequest(str(e)) from None
@@ -450,16 +445,15 @@ class Api:
         return _json(out, status=201)
 
     async def silence_delete(self, request: web.Request) -> web.Response:
-        engine = self._engine()
+        self._engine()  # 409 without [alerts]
         sid = request.match_info["id"]
         if sid.startswith("maintenance:"):
             return _error(
                 409,
                 f"{sid} is a maintenance window: DELETE /api/maintenance/{sid.split(':', 1)[1]}",
             )
-        self.alerting.changed = True
         try:
-            engine.expire_silence(sid)
+            self.alerting.expire_silence(sid)
         except KeyError:
             return _error(404, f"no silence {sid}")
         return _json({"expired": sid})
