@@ -178,7 +178,9 @@ def memory_child(hosts: int, out) -> None:
 
 
 def fleet_api(port: int, tmp: Path, hosts: int) -> tuple[dict[str, float], CentralThread]:
-    c = CentralThread(write_config(tmp / "api.toml", port, str(tmp / "api.db"))).start()
+    # the simulated hosts send no heartbeats: a timeout longer than the bench keeps them online
+    cfg = write_config(tmp / "api.toml", port, str(tmp / "api.db"), "heartbeat_timeout = 3600\n")
+    c = CentralThread(cfg).start()
     payloads = [health_payload(i, degraded=i % 50 == 0) for i in range(hosts)]
 
     def load(chunk):
@@ -299,24 +301,28 @@ def browser_figures(
 
 
 def load_rows(hosts: int, loads: dict, runs: int) -> list[tuple[str, str, str, str]]:
+    """The figure is the page's own: from its navigation start to the frame after the summary
+    and the rows went into the DOM (what the operator waits for). The wall time around
+    Playwright's ``goto`` and ``wait_for_function`` adds the driver's round trips and is shown
+    beside it."""
     rows = []
     what = {
         "first": f"fleet page in Chromium: summary of {hosts:,} hosts + first page (50 rows)",
         "1000": f"fleet page in Chromium: summary + 1 000 of {hosts:,} hosts",
     }
     for name, (walls, marks) in loads.items():
-        med = statistics.median(walls)
-        # the page's own marks (median of the runs): script start, response parsed, DOM built
-        req, data, shown, painted = (statistics.median(m[i] for m in marks) for i in range(4))
+        shown = [m[3] / 1000 for m in marks]
+        req, data, built = (statistics.median(m[i] for m in marks) for i in range(3))
         rows.append(
             (
                 what[name],
-                f"median {med * 1000:.0f} ms, max {max(walls) * 1000:.0f} ms",
-                f"{runs} cold navigations (new context each), until the summary and the rows are"
-                f" in the DOM; inside the page (median, ms from navigation start): request sent"
-                f" {req:.0f}, JSON parsed {data:.0f}, DOM built {shown:.0f}, frame after it"
-                f" {painted:.0f}",
-                "met" if max(walls) < 1 else "**missed** (< 1 s)",
+                f"median {statistics.median(shown) * 1000:.0f} ms, max {max(shown) * 1000:.0f} ms",
+                f"{runs} cold navigations (new browser context each); navigation start to the"
+                f" frame after the summary and the rows went into the DOM; medians inside the"
+                f" page: request sent {req:.0f} ms, JSON parsed {data:.0f} ms, DOM built"
+                f" {built:.0f} ms; with the driver's round trips (goto to the rows seen):"
+                f" median {statistics.median(walls) * 1000:.0f} ms, max {max(walls) * 1000:.0f} ms",
+                "met" if max(shown) < 1 else "**missed** (< 1 s)",
             )
         )
     return rows

@@ -37,14 +37,21 @@ function setHash(path, q) {
 function cellClass(state) { return "st-" + (state || "none"); }
 
 // --- fleet matrix -------------------------------------------------------------------------
-// the first page fills the screen, no more: 50 rows on a small one, 100 on a large one
-function screenLimit() { return window.innerHeight > 50 * 24 + 300 ? 100 : 50; }
-async function fleetView(q) {
-  const limit = Number(q.get("limit") || screenLimit()), offset = Number(q.get("offset") || 0);
-  const qs = new URLSearchParams({ limit, offset, sort: q.get("sort") || "name" });
-  for (const k of ["site", "state", "q", "group"]) if (q.get(k)) qs.set(k, q.get(k));
+// the request of the first page may be under way already (index.html: fleetQuery, early)
+async function firstOr(url) {
+  const started = early[url];
+  delete early[url];
+  if (started) {
+    const r = await started.catch(() => null);
+    if (r && r.ok) return r.json();
+  }
   performance.mark("fleet:request"); // marks for the benchmark and the browser's profiler
-  const data = await api("/api/fleet?" + qs);
+  return api(url);
+}
+async function fleetView(q) {
+  const qs = fleetQuery(q);
+  const limit = Number(qs.get("limit"));
+  const data = await firstOr("/api/fleet?" + qs);
   performance.mark("fleet:data");
   const sites = data.sites.map((s) => `<option ${s === q.get("site") ? "selected" : ""}>${esc(s)}</option>`).join("");
   const states = STATES.map((s) => `<option ${s === q.get("state") ? "selected" : ""}>${s}</option>`).join("");
