@@ -222,15 +222,21 @@ class Alerting:
         silence = self.engine.add_silence(
             matchers, end, start, created_by=created_by, comment=comment
         )
-        self.history.add_silence(
-            silence.id,
-            dict(silence.matchers),
-            silence.starts_at,
-            silence.ends_at,
-            silence.created_by,
-            silence.comment,
-            self.clock(),
-        )
+        try:
+            self.history.add_silence(
+                silence.id,
+                dict(silence.matchers),
+                silence.starts_at,
+                silence.ends_at,
+                silence.created_by,
+                silence.comment,
+                self.clock(),
+            )
+        except Exception:
+            # not kept, so not in force either: a silence that a restart would drop
+            # silently is worse than an error the operator sees now
+            self.engine.expire_silence(silence.id)
+            raise
         self.changed = True
         return silence
 

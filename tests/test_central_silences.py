@@ -8,6 +8,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
+from central.alerting import Alerting
+from central.alerts import AlertEngine, AlertsConfig
+from central.history import History
 from tests.alerts_peer import Recorder
 from tests.central_peer import CentralThread, SimAgent, get, send, wait_for, write_config
 from tests.test_central_alerting import notified
@@ -111,3 +116,18 @@ def test_silences_and_maintenance_from_the_api_survive_a_restart(broker, tmp_pat
                 c.stop()
             for a in agents:
                 a.close()
+
+
+def test_a_silence_the_history_cannot_keep_is_refused_and_not_in_force(tmp_path):
+    class Refusing(History):
+        def add_silence(self, *args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+    history = Refusing.open(str(tmp_path / "c.db"))
+    now = [1000.0]
+    engine = AlertEngine(AlertsConfig(), clock=lambda: now[0], receivers={})
+    alerting = Alerting(engine, history, lambda: now[0])
+    with pytest.raises(OSError):
+        alerting.add_silence({"host": "web-01"}, 2000.0, None, "alice", "")
+    assert engine.silences() == []  # expired at once: nothing silenced by it
+    history.close()
