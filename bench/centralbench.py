@@ -178,7 +178,9 @@ def memory_child(hosts: int, out) -> None:
 
 
 def fleet_api(port: int, tmp: Path, hosts: int) -> tuple[dict[str, float], CentralThread]:
-    c = CentralThread(write_config(tmp / "api.toml", port, str(tmp / "api.db"))).start()
+    # the simulated hosts send no heartbeats: a timeout longer than the bench keeps them online
+    cfg = write_config(tmp / "api.toml", port, str(tmp / "api.db"), "heartbeat_timeout = 3600\n")
+    c = CentralThread(cfg).start()
     payloads = [health_payload(i, degraded=i % 50 == 0) for i in range(hosts)]
 
     def load(chunk):
@@ -190,6 +192,8 @@ def fleet_api(port: int, tmp: Path, hosts: int) -> tuple[dict[str, float], Centr
         c.call(lambda i=i: load(payloads[i : i + 200]), timeout=120)
     out = {"load": time.perf_counter() - t0}
     urls = {
+        "summary": "/api/summary",
+        "fleet page of 50 (the first page)": "/api/fleet?limit=50",
         "fleet page of 100": "/api/fleet?limit=100",
         "fleet page of 1000": "/api/fleet?limit=1000",
         "degraded, worst first": "/api/fleet?state=degraded&sort=state&limit=100",
@@ -206,27 +210,69 @@ def fleet_api(port: int, tmp: Path, hosts: int) -> tuple[dict[str, float], Centr
     return out, c
 
 
-def browser_figures(c: CentralThread, port: int, changes: int) -> tuple[float, list[float]]:
+PAGE_MARKS = """() => {
+    const m = Object.fromEntries(performance.getEntriesByType("mark").map((e) => [e.name, e.startTime]));
+    return [m["fleet:request"], m["fleet:data"], m["fleet:shown"], m["fleet:painted"]];
+}"""
+
+
+def page_load(browser, url: str, rows: int) -> tuple[float, list[float]]:
+    """One cold navigation (a new browser context: nothing cached) to ``url`` until the
+    summary and ``rows`` rows of the matrix are in the DOM (checked at each animation frame).
+    Returns the wall time and the page's own marks (ms since its navigation started): the
+    request sent, the JSON parsed, the DOM built, the frame after it (style, layout, paint)."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = ctx.new_page()
+        t0 = time.perf_counter()
+        page.goto(url)
+        page.wait_for_function(
+            "n => document.querySelector('#summary table') !== null"
+            " && document.querySelectorAll('#matrix tbody tr').length === n",
+            arg=rows,
+        )
+        wall = time.perf_counter() - t0
+        return wall, page.evaluate(PAGE_MARKS)
+    finally:
+        ctx.close()
+
+
+def browser_figures(
+    c: CentralThread, port: int, changes: int, runs: int
+) -> tuple[dict[str, tuple[list[float], list[list[float]]]], list[float]]:
     from playwright.sync_api import sync_playwright
 
     from tests.test_central_dashboard import CHROMIUM, LAUNCH_ARGS
 
+    pages = {
+        # what an operator opens: the summary and the first page (sized for the screen: 50 rows)
+        "first": (f"{c.url}/#/", 50),
+        "1000": (f"{c.url}/#/?limit=1000", 1000),
+    }
+    loads: dict[str, tuple[list[float], list[list[float]]]] = {}
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        page_load(b, *pages["first"])  # warm-up: Chromium's own first start of a renderer
+        for name, (url, rows) in pages.items():
+            walls, marks = [], []
+            for _ in range(runs):
+                wall, m = page_load(b, url, rows)
+                walls.append(wall)
+                marks.append(m)
+            loads[name] = (walls, marks)
         page = b.new_page(viewport={"width": 1400, "height": 900})
-        t0 = time.perf_counter()
         page.goto(f"{c.url}/#/?limit=1000")
         page.wait_for_function(
             "() => document.querySelectorAll('#matrix tbody tr').length === 1000"
         )
-        render = time.perf_counter() - t0
         page.locator("#live.on").wait_for()
         page.evaluate(
             """() => { window.__seen = {}; new MutationObserver(() => {
                 const td = document.querySelector('tr[data-host="bench/h00001"] td[data-group="g1"]');
                 if (td && !window.__seen[td.dataset.state + td.title])
                     window.__seen[td.dataset.state + td.title] = Date.now() / 1000;
-            }).observe(document.getElementById('matrix'), {subtree: true, childList: true}); }"""
+            }).observe(document.getElementById('matrix'),
+                       {subtree: true, childList: true, attributes: true, characterData: true}); }"""
         )
         lat = []
         seq = 10_000_000
@@ -251,7 +297,35 @@ def browser_figures(c: CentralThread, port: int, changes: int) -> tuple[float, l
             pub.loop_stop()
             time.sleep(0.3)
         b.close()
-    return render, lat
+    return loads, lat
+
+
+def load_rows(hosts: int, loads: dict, runs: int) -> list[tuple[str, str, str, str]]:
+    """The figure is the page's own: from its navigation start to the frame after the summary
+    and the rows went into the DOM (what the operator waits for). The wall time around
+    Playwright's ``goto`` and ``wait_for_function`` adds the driver's round trips and is shown
+    beside it."""
+    rows = []
+    what = {
+        "first": f"fleet page in Chromium: summary of {hosts:,} hosts + first page (50 rows)",
+        "1000": f"fleet page in Chromium: summary + 1 000 of {hosts:,} hosts",
+    }
+    for name, (walls, marks) in loads.items():
+        shown = [m[3] / 1000 for m in marks]
+        req, data, built = (statistics.median(m[i] for m in marks) for i in range(3))
+        rows.append(
+            (
+                what[name],
+                f"median {statistics.median(shown) * 1000:.0f} ms, max {max(shown) * 1000:.0f} ms",
+                f"{runs} cold navigations (new browser context each); navigation start to the"
+                f" frame after the summary and the rows went into the DOM; medians inside the"
+                f" page: request sent {req:.0f} ms, JSON parsed {data:.0f} ms, DOM built"
+                f" {built:.0f} ms; with the driver's round trips (goto to the rows seen):"
+                f" median {statistics.median(walls) * 1000:.0f} ms, max {max(walls) * 1000:.0f} ms",
+                "met" if max(shown) < 1 else "**missed** (< 1 s)",
+            )
+        )
+    return rows
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -265,45 +339,20 @@ def main() -> int:
     )
     ap.add_argument("--rate-hosts", type=int, default=2_500, help="hosts x 8 groups for the rate")
     ap.add_argument("--changes", type=int, default=30, help="state changes for the browser latency")
+    ap.add_argument("--runs", type=int, default=9, help="cold navigations per page figure")
+    ap.add_argument(
+        "--page-only",
+        action="store_true",
+        help="only the API, page and latency figures (no rate, no memory)",
+    )
     ap.add_argument("--no-record", action="store_true", help="print only")
     args = ap.parse_args()
+    load_start = h.loadavg()
     tmp = Path(tempfile.mkdtemp(prefix="hotspare-bench-central-"))
     rows = []
-    messages = group_messages(args.rate_hosts, 2)
     with LocalBroker(listener="allow_anonymous true\nmax_queued_messages 0") as broker:
-        bare = bare_rate(broker.port, messages)
-        rate, transitions = central_rate(broker.port, messages, tmp)
-        share = 100 * rate / bare
-        rows.append(
-            (
-                "bare paho subscriber, QoS 1",
-                f"{bare:,.0f} msg/s",
-                f"{len(messages):,} group messages",
-                "",
-            )
-        )
-        rows.append(
-            (
-                "central ingest (decode, validate, state, SQLite history)",
-                f"{rate:,.0f} msg/s",
-                f"{share:.0f} % of bare; {transitions:,} transitions recorded",
-                "met" if share >= 80 else "**missed** (>= 80 %)",
-            )
-        )
-        q: mp.Queue = mp.Queue()
-        child = mp.Process(target=memory_child, args=(args.hosts, q))
-        child.start()
-        before, after = q.get(timeout=600)
-        child.join(60)
-        per_k = (after - before) / (args.hosts / 1000)
-        rows.append(
-            (
-                f"memory, {args.hosts:,} hosts x {GROUPS} groups, 16 components",
-                f"{per_k:.1f} MB / 1 000 hosts",
-                f"RSS {before:.0f} -> {after:.0f} MB",
-                "met" if per_k <= 50 else "**missed** (<= 50 MB)",
-            )
-        )
+        if not args.page_only:
+            rows += rate_and_memory(broker.port, tmp, args)
         api, c = fleet_api(broker.port, tmp, args.hosts)
         load = api.pop("load")
         rows.append(
@@ -324,17 +373,10 @@ def main() -> int:
                         "",
                     )
                 )
-            render, lat = browser_figures(c, broker.port, args.changes)
+            loads, lat = browser_figures(c, broker.port, args.changes, args.runs)
         finally:
             c.stop()
-        rows.append(
-            (
-                f"fleet page, 1 000 of {args.hosts:,} hosts rendered in Chromium",
-                f"{render * 1000:.0f} ms",
-                "navigation to 1 000 rows in the DOM",
-                "met" if render < 1 else "**missed** (< 1 s)",
-            )
-        )
+        rows += load_rows(args.hosts, loads, args.runs)
         rows.append(
             (
                 "state change to browser (publish to DOM change)",
@@ -346,15 +388,56 @@ def main() -> int:
     table = "| figure | value | detail | target |\n|---|---|---|---|\n" + "".join(
         f"| {a} | {b} | {c_} | {d} |\n" for a, b, c_, d in rows
     )
-    info = {**h.machine(), "load average at start": h.loadavg()}
+    info = {**h.machine(), "load average at start": load_start, "at the end": h.loadavg()}
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = f"## {stamp} — central service\n\n" + "".join(f"- {k}: {v}\n" for k, v in info.items())
+    part = " (API, page and latency only)" if args.page_only else ""
+    text = f"## {stamp} — central service{part}\n\n"
+    text += "".join(f"- {k}: {v}\n" for k, v in info.items())
     text += "\n" + table
     print(text)
     if not args.no_record:
         with RESULTS.open("a") as f:
             f.write("\n" + text)
     return 0
+
+
+def rate_and_memory(port: int, tmp: Path, args) -> list[tuple[str, str, str, str]]:
+    rows = []
+    messages = group_messages(args.rate_hosts, 2)
+    bare = bare_rate(port, messages)
+    rate, transitions = central_rate(port, messages, tmp)
+    share = 100 * rate / bare
+    rows.append(
+        (
+            "bare paho subscriber, QoS 1",
+            f"{bare:,.0f} msg/s",
+            f"{len(messages):,} group messages",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "central ingest (decode, validate, state, SQLite history)",
+            f"{rate:,.0f} msg/s",
+            f"{share:.0f} % of bare; {transitions:,} transitions recorded",
+            "met" if share >= 80 else "**missed** (>= 80 %)",
+        )
+    )
+    q: mp.Queue = mp.Queue()
+    child = mp.Process(target=memory_child, args=(args.hosts, q))
+    child.start()
+    before, after = q.get(timeout=600)
+    child.join(60)
+    per_k = (after - before) / (args.hosts / 1000)
+    rows.append(
+        (
+            f"memory, {args.hosts:,} hosts x {GROUPS} groups, 16 components",
+            f"{per_k:.1f} MB / 1 000 hosts",
+            f"RSS {before:.0f} -> {after:.0f} MB",
+            "met" if per_k <= 50 else "**missed** (<= 50 MB)",
+        )
+    )
+    return rows
 
 
 if __name__ == "__main__":

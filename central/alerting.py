@@ -12,14 +12,15 @@ The pure adapters turn what the ingest sees into the alert engine's records:
   keeps the alerts quiet.
 
 ``Alerting`` wires them: it is a transition and event subscriber of the ingest, mirrors the
-history's maintenance windows into the engine, and records every notification handed to a
+history's maintenance windows into the engine, keeps the silences added at run time in the
+history (and loads those not yet ended at start), and records every notification handed to a
 receiver in the history (``alerts`` table).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -159,6 +160,7 @@ class Alerting:
         self._viewed_at = -1e18
         engine.on_notification = self.record
         self.sync_maintenance()
+        self.load_silences()
 
     def seed(self, records: Iterable[Transition]) -> None:
         """Raise again what still holds after a restart (the history's last states).
@@ -190,6 +192,61 @@ class Alerting:
             windows = self.history.maintenance(end_after=self.clock())
         self.engine.set_maintenance([maintenance_silence(w) for w in windows])
         self.changed = True
+
+    def load_silences(self) -> None:
+        """The silences added at run time before a restart that have not ended yet."""
+        kept = self.history.silences(end_after=self.clock())
+        for s in kept:
+            self.engine.add_silence(
+                s.matchers,
+                s.end,
+                s.start,
+                created_by=s.created_by,
+                comment=s.comment,
+                silence_id=s.id,
+            )
+        if kept:
+            log.info("%d silence(s) kept from before the restart", len(kept))
+        self.changed = True
+
+    def add_silence(
+        self,
+        matchers: Mapping[str, str | Sequence[str]],
+        end: float,
+        start: float | None,
+        created_by: str,
+        comment: str,
+    ) -> Silence:
+        """Add a silence to the engine (ValueError if it is not valid) and keep it in the
+        history, so that it survives a restart."""
+        silence = self.engine.add_silence(
+            matchers, end, start, created_by=created_by, comment=comment
+        )
+        try:
+            self.history.add_silence(
+                silence.id,
+                dict(silence.matchers),
+                silence.starts_at,
+                silence.ends_at,
+                silence.created_by,
+                silence.comment,
+                self.clock(),
+            )
+        except Exception:
+            # not kept, so not in force either: a silence that a restart would drop
+            # silently is worse than an error the operator sees now
+            self.engine.expire_silence(silence.id)
+            raise
+        self.changed = True
+        return silence
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        """End a silence now, in the engine and in the history (KeyError if unknown)."""
+        silence = self.engine.expire_silence(silence_id)
+        if silence.kind is SilenceKind.SILENCE:
+            self.history.end_silence(silence_id, silence.ends_at)
+        self.changed = True
+        return silence
 
     def record(self, notification: Notification) -> None:
         self.changed = True

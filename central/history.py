@@ -1,5 +1,5 @@
 """History: transitions, events (promotions and action results among them), maintenance
-windows and alerts, in SQLite (default, one file) or PostgreSQL (a ``postgresql://`` URL).
+windows, silences added at run time and alerts, in SQLite (default, one file) or PostgreSQL (a ``postgresql://`` URL).
 
 One set of SQL statements serves both: written with ``?`` placeholders, which become ``%s``
 for psycopg; only the id column's type differs in the schema.
@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS maintenance (
     id {id}, site TEXT NOT NULL, host TEXT NOT NULL, grp TEXT NOT NULL,
     start_ts DOUBLE PRECISION NOT NULL, end_ts DOUBLE PRECISION NOT NULL,
     reason TEXT NOT NULL, source TEXT NOT NULL, created DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY, matchers TEXT NOT NULL, start_ts DOUBLE PRECISION NOT NULL,
+    end_ts DOUBLE PRECISION NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL
 );
 CREATE TABLE IF NOT EXISTS alerts (
     id {id}, ts DOUBLE PRECISION NOT NULL, site TEXT NOT NULL, host TEXT NOT NULL,
@@ -104,6 +109,18 @@ class Maintenance:
             "reason": self.reason,
             "source": self.source,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSilence:
+    """A silence added at run time (through the API), as the history keeps it."""
+
+    id: str
+    matchers: dict[str, list[str]]  # label -> globs
+    start: float
+    end: float
+    created_by: str
+    comment: str
 
 
 def describe_url(url: str) -> str:
@@ -344,6 +361,47 @@ class History:
         self.commit()
         return n > 0
 
+    def add_silence(
+        self,
+        sid: str,
+        matchers: dict[str, Sequence[str]],
+        start: float,
+        end: float,
+        created_by: str,
+        comment: str,
+        now: float,
+    ) -> None:
+        """Keep a silence added at run time, so that a restart finds it (committed now)."""
+        text = json.dumps({k: list(v) for k, v in sorted(matchers.items())}, separators=(",", ":"))
+        self._exec(
+            "INSERT INTO silences (id, matchers, start_ts, end_ts, created_by, comment, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (sid, text, start, end, created_by, comment, now),
+            write=True,
+        )
+        self.commit()
+
+    def end_silence(self, sid: str, end: float) -> bool:
+        """A silence expired early: its new end (committed now). False if it is not kept."""
+        n = self._exec(
+            "UPDATE silences SET end_ts = ? WHERE id = ?", (end, sid), write=True
+        ).rowcount
+        self.commit()
+        return n > 0
+
+    def silences(self, end_after: float | None = None) -> list[StoredSilence]:
+        """The kept silences (those ending after ``end_after``), by start."""
+        where, params = [], []
+        if end_after is not None:
+            where.append("end_ts > ?")
+            params.append(end_after)
+        rows = self._rows(
+            "SELECT id, matchers, start_ts, end_ts, created_by, comment FROM silences"
+            f" {_where(where)} ORDER BY start_ts, id",
+            params,
+        )
+        return [StoredSilence(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
     def replace_config_maintenance(
         self, windows: Iterable[tuple[str, str, str, float, float, str]], now: float
     ) -> None:
@@ -359,14 +417,17 @@ class History:
         self.commit()
 
     def prune(self, cutoff: float) -> dict[str, int]:
-        """Forget what happened before ``cutoff``: events, alerts and ended maintenance
-        windows; transitions too, except the newest of each host and group (it holds the
+        """Forget what happened before ``cutoff``: events, alerts, ended maintenance windows
+        and silences; transitions too, except the newest of each host and group (it holds the
         state that still holds, for availability and for the restart's comparison)."""
         counts = {
             "events": self._exec("DELETE FROM events WHERE ts < ?", (cutoff,), True).rowcount,
             "alerts": self._exec("DELETE FROM alerts WHERE ts < ?", (cutoff,), True).rowcount,
             "maintenance": self._exec(
                 "DELETE FROM maintenance WHERE end_ts < ? AND source = 'api'", (cutoff,), True
+            ).rowcount,
+            "silences": self._exec(
+                "DELETE FROM silences WHERE end_ts < ?", (cutoff,), True
             ).rowcount,
             "transitions": self._exec(
                 "DELETE FROM transitions WHERE ts < ? AND id NOT IN"

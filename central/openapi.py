@@ -76,6 +76,23 @@ def document() -> dict[str, Any]:
                     "properties": {"error": {"type": "string"}},
                     "required": ["error"],
                 },
+                "FleetSummary": {
+                    "type": "object",
+                    "description": "Counts per state over every host (of the site): hosts by"
+                    " their state, groups by the state the matrix shows (offline while the host"
+                    " is offline).",
+                    "properties": {
+                        "hosts": {"type": "integer"},
+                        "states": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "groups": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "object",
+                                "additionalProperties": {"type": "integer"},
+                            },
+                        },
+                    },
+                },
                 "HostSummary": {
                     "type": "object",
                     "properties": {
@@ -262,11 +279,41 @@ def document() -> dict[str, Any]:
                                     },
                                     "sites": {"type": "array", "items": {"type": "string"}},
                                     "groups": {"type": "array", "items": {"type": "string"}},
+                                    "summary": {"$ref": "#/components/schemas/FleetSummary"},
                                     "hosts": {
                                         "type": "array",
                                         "items": {"$ref": "#/components/schemas/HostSummary"},
                                     },
                                 },
+                            },
+                        ),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/summary": {
+                "get": {
+                    "summary": "The fleet's summary: hosts and groups per state, kept up to date"
+                    " as messages arrive (not counted per request); live as the SSE event"
+                    " `summary`.",
+                    "parameters": [_q("site", "Only this site.")],
+                    "responses": {
+                        "200": _ok(
+                            "The summary of the fleet or of one site.",
+                            {
+                                "allOf": [
+                                    {"$ref": "#/components/schemas/FleetSummary"},
+                                    {
+                                        "type": "object",
+                                        "properties": {
+                                            "site": {"type": ["string", "null"]},
+                                            "sites": {
+                                                "type": "array",
+                                                "items": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                ]
                             },
                         ),
                         **ERRORS,
@@ -529,8 +576,9 @@ def document() -> dict[str, Any]:
             },
             "/api/stream": {
                 "get": {
-                    "summary": "Server-sent events: hosts (changed host summaries), transition, "
-                    "maintenance, alerts ({alerts, silences}).",
+                    "summary": "Server-sent events: hosts (changed host summaries), summary ({fleet,"
+                    " sites: the summaries of the sites that changed}), transition, maintenance,"
+                    " alerts ({alerts, silences}).",
                     "responses": {
                         "200": {
                             "description": "text/event-stream",

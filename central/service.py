@@ -72,6 +72,7 @@ class Central:
         self._sent: dict[tuple[str, str], tuple] = {}  # what the browsers last got per host
         self.port: int | None = None  # the bound port, once listening
         self._alerts_sent: dict | None = None  # what the browsers last got of the alerts
+        self._summary_sent = -1  # the fleet summary's version the browsers last got
 
     def _alerting(self) -> Alerting | None:
         """Alert routing, when the configuration has an ``[alerts]`` section."""
@@ -215,6 +216,20 @@ class Central:
                 summaries.append(summary)
         if summaries:
             self.hub.send("hosts", summaries)
+        summary = self.fleet.summary
+        if summary.version != self._summary_sent:
+            # the whole fleet's counts and those of each site that changed: a few hundred
+            # bytes, so every page patches its summary without asking again
+            self._summary_sent = summary.version
+            sites, summary.changed_sites = summary.changed_sites, set()
+            if self.hub.clients:
+                self.hub.send(
+                    "summary",
+                    {
+                        "fleet": summary.as_dict(),
+                        "sites": {s: summary.as_dict(s) for s in sorted(sites)},
+                    },
+                )
         for r in recent:
             self.hub.send("transition", r.as_dict())
         if self.alerting is not None and self.hub.clients:

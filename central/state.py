@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .contract import OFFLINE, Kind, id_topic
+from .summary import Summary
 
 # why a host went offline, as stored in Transition.cause and shown on the dashboard
 LAST_WILL = "last_will"
@@ -130,6 +131,7 @@ class Fleet:
         self.heartbeat_timeout = heartbeat_timeout
         self.hosts: dict[tuple[str, str], Host] = {}
         self.reported: dict[StateKey, str | None] = dict(known or {})
+        self.summary = Summary()  # counts per state, kept by every change below
 
     def host(self, site: str, host: str) -> Host:
         h = self.hosts.get((site, host))
@@ -185,6 +187,7 @@ class Fleet:
                 h.online = True
                 h.offline_cause, h.offline_since = "", None
                 out += self._host_state(h, now, "online")
+        self.summary.update(h)
         return out
 
     def _status(self, h: Host, doc: dict[str, Any], now: float, retained: bool) -> list[Transition]:
@@ -278,4 +281,5 @@ class Fleet:
             ):
                 h.online, h.offline_cause, h.offline_since = False, MISSED_HEARTBEATS, now
                 out += self._host_state(h, now, MISSED_HEARTBEATS)
+                self.summary.update(h)
         return out

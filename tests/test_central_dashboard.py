@@ -204,3 +204,72 @@ def test_alerts_page_lists_alerts_live_and_adds_a_silence(broker, tmp_path, brow
         finally:
             sim.close()
             c.stop()
+
+
+def summary_count(page, group: str, state: str) -> str:
+    return page.locator(f'#summary td[data-group="{group}"][data-state="{state}"]').inner_text()
+
+
+def test_the_fleet_summary_counts_every_host_and_follows_changes_live(broker, tmp_path, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    sims = [
+        SimAgent(broker.port, "dc1", f"web-{i:02d}", {"power": "redundant", "cooling": "redundant"})
+        for i in range(3)
+    ] + [SimAgent(broker.port, "dc2", "db-01", {"power": "failed"})]
+    c = CentralThread(write_config(tmp_path / "central.toml", broker.port, str(tmp_path / "c.db")))
+    c.start()
+    try:
+        wait_for(lambda: get(f"{c.url}/api/summary")[1]["hosts"] == 4, what="four hosts")
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        # one host per page: the summary still counts all four
+        page.goto(f"{c.url}/#/?limit=50&q=web-00")
+        page.locator("#summary table").wait_for()
+        assert page.locator("#matrix tbody tr").count() == 1
+        assert summary_count(page, "", "redundant") == "3"
+        assert summary_count(page, "", "failed") == "1"
+        assert summary_count(page, "power", "redundant") == "3"
+        assert summary_count(page, "power", "failed") == "1"
+        assert summary_count(page, "cooling", "redundant") == "3"
+        page.locator("#live.on").wait_for()
+        page.evaluate("window.__noReload = 42")
+
+        sims[2].publish({"power": "degraded"})  # a host not on this page turns degraded
+        page.wait_for_function(
+            """() => document.querySelector(
+                '#summary td[data-group="power"][data-state="degraded"]')?.textContent === "1" """
+        )
+        assert summary_count(page, "power", "redundant") == "2"
+        assert summary_count(page, "", "degraded") == "1"
+        assert summary_count(page, "", "redundant") == "2"
+        assert summary_count(page, "cooling", "redundant") == "3"
+        page.screenshot(path=str(ARTIFACTS / "central-fleet-summary.png"), full_page=True)
+
+        sims[0].die()  # offline: the host and its groups count as offline
+        page.wait_for_function(
+            """() => document.querySelector(
+                '#summary td[data-group="cooling"][data-state="offline"]')?.textContent === "1" """
+        )
+        assert summary_count(page, "", "offline") == "1"
+        assert page.evaluate("window.__noReload") == 42
+
+        # one site's summary, live too
+        page.goto(f"{c.url}/#/?site=dc2")
+        page.wait_for_function(
+            "() => document.querySelector('#summary thead th')?.textContent === 'dc2'"
+        )
+        assert summary_count(page, "", "failed") == "1"
+        assert summary_count(page, "", "redundant") == "0"  # dc1's hosts are not counted
+        assert page.locator('#summary td[data-state="unknown"]').count() == 0  # none anywhere
+        sims[3].publish({"power": "redundant"})
+        page.wait_for_function(
+            """() => document.querySelector(
+                '#summary td[data-group="power"][data-state="redundant"]')?.textContent === "1" """
+        )
+        assert summary_count(page, "power", "failed") == "0"
+        assert errors == []
+    finally:
+        for s in sims:
+            s.close()
+        c.stop()

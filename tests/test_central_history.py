@@ -201,8 +201,17 @@ def test_pruning_keeps_the_state_that_still_holds(history):
     history.add_alert(100.0, "dc1", "web-01", "power", "firing", "w", "d")
     old = history.add_maintenance("dc1", "", "", 10, 20, "", "api", now=1)
     history.add_maintenance("dc1", "", "", 10, 900, "", "api", now=1)
+    history.add_silence("s-old", {"host": ["web-01"]}, 10, 300, "api", "", now=1)
+    history.add_silence("s-new", {"host": ["web-01"]}, 10, 900, "api", "", now=1)
     removed = history.prune(cutoff=350)
-    assert removed == {"events": 1, "alerts": 1, "maintenance": 1, "transitions": 3}
+    assert removed == {
+        "events": 1,
+        "alerts": 1,
+        "maintenance": 1,
+        "silences": 1,
+        "transitions": 3,
+    }
+    assert [s.id for s in history.silences()] == ["s-new"]
     # the newest record of each item stays, however old: fans failed since 50
     assert history.last_states() == {
         ("dc1", "web-01", "group", "power"): "degraded",
@@ -245,3 +254,21 @@ def test_a_refused_statement_keeps_the_good_writes_before_it(history):
         history._exec("INSERT INTO transitions (no_such_column) VALUES (1)", write=True)
     history.commit()
     assert [r["to"] for r in history.transitions()] == ["redundant"]
+
+
+def test_silences_are_kept_ended_early_and_listed_by_end(history):
+    history.add_silence(
+        "a1", {"site": ["dc1"], "host": ["db-*", "web-0?"]}, 100, 500, "ops", "disk swap", now=90
+    )
+    history.add_silence("b2", {"group": ["power"]}, 200, 300, "api", "", now=90)
+    assert [
+        (s.id, s.matchers, s.start, s.end, s.created_by, s.comment) for s in history.silences()
+    ] == [
+        ("a1", {"host": ["db-*", "web-0?"], "site": ["dc1"]}, 100, 500, "ops", "disk swap"),
+        ("b2", {"group": ["power"]}, 200, 300, "api", ""),
+    ]
+    assert [s.id for s in history.silences(end_after=300)] == ["a1"]
+    assert history.end_silence("a1", 250) is True
+    assert history.end_silence("nope", 250) is False
+    assert [s.id for s in history.silences(end_after=260)] == ["b2"]
+    assert history.silences()[0].end == 250

@@ -201,3 +201,21 @@ def test_the_dashboard_and_its_assets_are_served_locally(central):
         with urllib.request.urlopen(f"{central.url}/static/{asset}", timeout=10) as r:
             text = r.read().decode()
         assert "http://" not in text and "https://" not in text, asset
+
+
+def test_the_summary_counts_the_whole_fleet_per_site(central):
+    for i in range(12):
+        site = "dc1" if i < 8 else "dc2"
+        feed(central, site, f"h{i:02d}", {"power": "degraded" if i % 4 == 0 else "redundant"})
+    _, s = get(f"{central.url}/api/summary")
+    assert (s["hosts"], s["site"], s["sites"]) == (12, None, ["dc1", "dc2"])
+    assert s["states"] == {"degraded": 3, "redundant": 9}
+    assert s["groups"] == {"power": {"degraded": 3, "redundant": 9}}
+    _, dc2 = get(f"{central.url}/api/summary?site=dc2")
+    assert (dc2["hosts"], dc2["states"]) == (4, {"degraded": 1, "redundant": 3})
+    # a page of the fleet carries the summary of every host (of the site), not of the page
+    _, page = get(f"{central.url}/api/fleet?site=dc1&limit=2")
+    assert page["summary"]["hosts"] == 8 and page["counts"] == {"degraded": 2, "redundant": 6}
+    feed(central, "dc2", "h09", {"power": "failed"})
+    _, dc2 = get(f"{central.url}/api/summary?site=dc2")
+    assert dc2["states"] == {"degraded": 1, "failed": 1, "redundant": 2}

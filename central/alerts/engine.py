@@ -158,11 +158,13 @@ class AlertEngine:
         kind: SilenceKind = SilenceKind.SILENCE,
         created_by: str = "",
         comment: str = "",
+        silence_id: str = "",
     ) -> Silence:
         """Add a silence (or, with kind MAINTENANCE, a maintenance window).
 
         ``matchers`` maps labels (site, host, group, kind, severity) to a glob or a list
         of globs; an empty mapping matches everything. ValueError on a bad matcher or time.
+        ``silence_id``: the id of a silence stored before (a restart); a new one otherwise.
         """
         now = self.clock()
         start = now if starts_at is None else starts_at
@@ -178,7 +180,9 @@ class AlertEngine:
             if not values or not all(isinstance(g, str) and g for g in values):
                 raise ValueError(f"matcher {label}: expected non-empty globs")
             clean[label] = values
-        silence = self.router.add_silence(clean, start, ends_at, kind, created_by, comment)
+        silence = self.router.add_silence(
+            clean, start, ends_at, kind, created_by, comment, id=silence_id
+        )
         log.info(
             "%s %s added by %s: %s until %s",
             kind.value,
