@@ -242,7 +242,7 @@ def browser_figures(
 ) -> tuple[dict[str, tuple[list[float], list[list[float]]]], list[float]]:
     from playwright.sync_api import sync_playwright
 
-    from tests.test_central_dashboard import CHROMIUM, LAUNCH_ARGS
+    from tests.conftest import CHROMIUM, LAUNCH_ARGS
 
     pages = {
         # what an operator opens: the summary and the first page (sized for the screen: 50 rows)

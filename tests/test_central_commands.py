@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from tests.conftest import CLEAN, agent_config, write_mdstat
 from tests.test_promotion import RECORDER, stand_in
 
 BASE = "hotspare/v1/dc1/web-01"
+ARTIFACTS = Path(__file__).parent / "artifacts"
 TOKEN = "s3cret-token-for-commands"
 
 
@@ -156,3 +158,35 @@ def test_commands_config_errors_name_the_key_and_never_show_the_key(tmp_path, ke
     assert config_error(tmp_path, f'signing_key = "{tmp_path / "none.key"}"\n').key == (
         "commands.signing_key"
     )
+
+
+def test_the_host_page_sends_a_promote_and_shows_the_outcome(
+    broker, tmp_path, keys, standby, browser
+):
+    central = start_central(broker, tmp_path, str(keys / "ops.key"), sender="ops")
+    try:
+        wait_known(central)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        asked: list[str] = []
+
+        def confirm(dialog):
+            asked.append(dialog.message)
+            dialog.accept()
+
+        page.on("dialog", confirm)
+        page.goto(f"{central.url}/#/host/dc1/web-01")
+        form = page.locator("#cf")
+        form.locator("select[name=verb]").select_option("promote")
+        form.locator("input[name=token]").fill(TOKEN)
+        form.locator("button").click()
+        # the host re-renders live as its role changes; the outcome stays on the page
+        page.locator('#cmsg li[data-decision="engaged"]').wait_for(timeout=30_000)
+        assert page.locator('#cmsg p[data-decision="accepted"]').count() == 1
+        assert asked == ["Send promote to dc1/web-01?"]
+        page.screenshot(path=str(ARTIFACTS / "host-command.png"), full_page=True)
+        assert json.loads(standby.read_text().splitlines()[0])["argv"] == ["takeover"]
+        assert not errors, errors
+    finally:
+        central.stop()

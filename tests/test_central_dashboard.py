@@ -4,41 +4,15 @@ open page without a reload. Screenshots go to tests/artifacts/ (not versioned)."
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-
-import pytest
 
 from agent.demo import mdstat_text
 from tests.central_peer import CentralThread, SimAgent, get, wait_for, write_config
 from tests.conftest import agent_config, write_mdstat
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 RED = "rgb(211, 47, 47)"  # --degraded in style.css
 GREEN = "rgb(46, 125, 50)"  # --redundant
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def cell(page, host: str, group: str):

@@ -214,12 +214,41 @@ async function hostView(site, host) {
       <tr><td>availability</td><td><a href="#/availability?site=${encodeURIComponent(h.site)}&host=${encodeURIComponent(h.host)}">uptime and exposure</a></td></tr>
     </tbody></table>
     ${groups || "<p class=muted>no groups reported</p>"}
+    <h2>Commands</h2>
+    <form class="inline" id="cf">
+      <label>command<select name="verb"><option>promote</option><option>demote</option><option>failback</option></select></label>
+      <label>policy<input name="policy" placeholder="any fitting"></label>
+      <label>API token<input name="token" type="password" value="${esc(token())}"></label>
+      <button>Send signed command</button></form>
+    <div id="cmsg">${commandOutcomes.get(hostKey(site, host)) || ""}</div>
     <h2>Timeline</h2>
     <table class="timeline"><thead><tr><th>time</th><th>from</th><th>what</th><th>change</th><th>reason</th></tr></thead><tbody>${timeline}</tbody></table>`;
+  document.getElementById("cf").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(e.target).entries());
+    if (!confirm(`Send ${f.verb} to ${site}/${host}?`)) return;
+    sessionStorage.setItem("hotspare-token", f.token);
+    const key = hostKey(site, host);
+    const show = (html) => { commandOutcomes.set(key, html); document.getElementById("cmsg").innerHTML = html; };
+    show(`<p class="muted">${esc(f.verb)} sent, waiting for the agent…</p>`);
+    try {
+      const path = `/api/hosts/${encodeURIComponent(site)}/${encodeURIComponent(host)}/commands`;
+      show(commandOutcome(await api(path, { method: "POST", body: JSON.stringify({ verb: f.verb, policy: f.policy }), headers: { "Content-Type": "application/json" } })));
+    } catch (err) { show(`<p class="error">${esc(f.verb)}: ${esc(err.message)}</p>`); }
+  });
   return {
     name: "host",
     onHosts(summaries) { if (summaries.some((s) => s.site === site && s.host === host)) scheduleRender(); },
   };
+}
+
+// the last command's outcome per host, kept across the live re-renders of the host page
+const commandOutcomes = new Map();
+function commandOutcome(o) {
+  const c = o.command;
+  const head = `<p data-decision="${esc(c.decision)}">${esc(o.verb)}: <b>${esc(c.decision)}</b> (${esc(c.reason === "accepted" ? c.message : c.reason + ": " + c.message)})</p>`;
+  const steps = o.promotion.map((e) => `<li data-decision="${esc(e.decision)}">policy ${esc(e.id)}: <b>${esc(e.decision)}</b> ${esc(e.message || e.reason || "")}</li>`).join("");
+  return head + (steps ? `<ul>${steps}</ul>` : "") + (o.error ? `<p class="error">${esc(o.error)}</p>` : "");
 }
 
 // --- availability -------------------------------------------------------------------------
