@@ -187,3 +187,36 @@ class Veth:
 
     def remove(self) -> None:
         subprocess.run(["ip", "link", "del", self.name], capture_output=True)
+
+
+def notify(
+    kind: str,
+    host: str,
+    port: int,
+    *,
+    community: str = "",
+    v3: tuple[str, str, str] | None = None,
+    engine_id: str = "",
+    timeout: float = 1.0,
+    retries: int = 2,
+) -> subprocess.CompletedProcess[str]:
+    """net-snmp's ``snmptrap`` or ``snmpinform`` (``kind``) of a linkDown to ``host``:``port``.
+
+    ``v3`` = (user, auth passphrase, priv passphrase): SNMPv3 authPriv, SHA-256 and AES;
+    a trap needs the sender's ``engine_id`` (hex), an inform discovers the receiver's.
+    ``snmpinform`` exits 0 only when the receiver acknowledged the inform.
+    """
+    argv = [kind, "-t", str(timeout), "-r", str(retries)]
+    if v3 is None:
+        argv += ["-v2c", "-c", community]
+    else:
+        user, auth, priv = v3
+        argv += ["-v3", "-u", user, "-l", "authPriv", "-a", "SHA-256", "-A", auth]
+        argv += ["-x", "AES", "-X", priv]
+        if engine_id:
+            argv += ["-e", f"0x{engine_id}"]
+    argv += [netsnmp_address(host, port), "", "1.3.6.1.6.3.1.1.5.3"]
+    argv += ["1.3.6.1.2.1.2.2.1.1.1", "i", "1"]
+    with tempfile.TemporaryDirectory(prefix="hss-notify-") as d:
+        env = {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": d, "SNMPCONFPATH": d}
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
