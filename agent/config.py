@@ -440,6 +440,12 @@ def _host_port(file: Path, key: str, value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(file, key, f"expected HOST:PORT, got {value!r}")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ConfigError(
+            file,
+            key,
+            f"expected HOST:PORT with an IPv6 address in brackets ([::1]:162), got {value!r}",
+        )
     return host.strip("[]"), int(port)
 
 

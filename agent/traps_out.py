@@ -74,8 +74,7 @@ class TrapSender:
         self.targets: Sequence[tuple[str, int]] = settings["targets"]
         self._community = settings["community"]
         self.site, self.host = site, host
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.setblocking(False)
+        self._socks: dict[int, socket.socket] = {}  # address family -> socket, on first use
         self._started = time.monotonic()
         self._next_id = int.from_bytes(os.urandom(3), "big")
         self.failures = 0
@@ -89,7 +88,9 @@ class TrapSender:
         )
         for target in self.targets:
             try:
-                self._sock.sendto(message, target)
+                self._socket(socket.AF_INET6 if ":" in target[0] else socket.AF_INET).sendto(
+                    message, target
+                )
             except OSError as e:
                 self.failures += 1
                 if target not in self._failing:  # said when it starts failing, not every time
@@ -100,8 +101,17 @@ class TrapSender:
                     self._failing.discard(target)
                     log.info("traps to %s:%d are sent again", *target)
 
+    def _socket(self, family: int) -> socket.socket:
+        sock = self._socks.get(family)
+        if sock is None:
+            sock = self._socks[family] = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+        return sock
+
     def close(self) -> None:
-        self._sock.close()
+        for sock in self._socks.values():
+            sock.close()
+        self._socks.clear()
 
 
 def from_config(cfg: Any) -> TrapSender | None:

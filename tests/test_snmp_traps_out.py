@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pyasn1.codec.ber import decoder
 from pysnmp.proto import api
 
@@ -129,8 +130,7 @@ def test_a_target_that_fails_is_said_once_per_outage(caplog):
             pass
 
     sender = TrapSender({"targets": [("192.0.2.1", 162)], "community": "c"}, "dc1", "web-01")
-    sender._sock.close()
-    sender._sock = flaky = Flaky()
+    sender._socks[socket.AF_INET] = flaky = Flaky()
     t = Transition("group", "md/md0", "redundant", "degraded", "1 of 2 serving")
     caplog.set_level("INFO", logger="hotspare")
     for seq in range(3):
@@ -146,3 +146,27 @@ def test_a_target_that_fails_is_said_once_per_outage(caplog):
         "traps to 192.0.2.1:162 are sent again",
         "cannot send a trap to 192.0.2.1:162: [Errno 101] Network is unreachable",
     ]
+
+
+def test_traps_go_to_an_ipv6_receiver_and_its_address_needs_brackets(tmp_path):
+    from agent.config import ConfigError, load
+
+    receiver = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    receiver.bind(("::1", 0))
+    receiver.settimeout(10)
+    base = '[agent]\nsite = "dc1"\nhost = "web-01"\n[traps]\ncommunity = "c6"\n'
+    path = tmp_path / "agent.toml"
+    path.write_text(base + f'targets = ["[::1]:{receiver.getsockname()[1]}"]\n')
+    cfg = load(path)
+    sender = TrapSender(cfg.traps, "dc1", "web-01")
+    try:
+        sender.send(Transition("group", "md/md0", "redundant", "degraded", "1 of 2"), 7)
+        community, binds = decode(receiver.recvfrom(65535)[0])
+    finally:
+        sender.close()
+        receiver.close()
+    assert community == b"c6" and bytes(binds[(*mib.OBJECTS["hsSubject"], 0)]) == b"md/md0"
+    assert sender.failures == 0
+    path.write_text(base + 'targets = ["::1:162"]\n')
+    with pytest.raises(ConfigError, match=r"traps.targets.*IPv6 address in brackets"):
+        load(path)
