@@ -220,3 +220,45 @@ def notify(
     with tempfile.TemporaryDirectory(prefix="hss-notify-") as d:
         env = {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": d, "SNMPCONFPATH": d}
         return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+
+
+class SnmpTrapd:
+    """net-snmp's snmptrapd on ``host`` (e.g. ::1): logs what it receives, acknowledges
+    the informs that carry ``community``."""
+
+    def __init__(self, community: str, host: str = "::1") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="hss-snmptrapd-"))
+        self.host, self.port, self.community = host, free_udp_port(host), community
+        self.log = self.dir / "received.log"
+        (self.dir / "snmptrapd.conf").write_text(f"authCommunity log {community}\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SnmpTrapd:
+        env = {**os.environ, "SNMP_PERSISTENT_DIR": str(self.dir), "MIBS": ""}
+        self.proc = subprocess.Popen(
+            [
+                *("snmptrapd", "-f", "-C", "-c", str(self.dir / "snmptrapd.conf"), "-On"),
+                *("-Lf", str(self.log), "-p", str(self.dir / "pid")),
+                netsnmp_address(self.host, self.port),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        # ready once it answers an inform (snmpinform exits 0 only when acknowledged)
+        deadline = time.monotonic() + 30
+        while notify("snmpinform", self.host, self.port, community=self.community).returncode:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                text = self.log.read_text(errors="replace") if self.log.exists() else ""
+                self.stop()
+                raise AssertionError(f"snmptrapd did not acknowledge an inform:\n{text[-2000:]}")
+            time.sleep(0.2)
+        return self
+
+    def received(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        stop_process(self.proc, 10)
+        shutil.rmtree(self.dir, ignore_errors=True)
