@@ -90,7 +90,11 @@ PRIV_PROTOCOLS = ("AES", "AES-192", "AES-256", "DES")
 
 OPTIONS: dict[str, Option] = {
     "address": Option(
-        str, None, "The device's address (IPv4 or host name).", required=True, example="192.0.2.10"
+        str,
+        None,
+        "The device's address: IPv4, IPv6 (2001:db8::10) or a host name (its first address, IPv6 or IPv4, in the system's order of preference).",
+        required=True,
+        example="192.0.2.10",
     ),
     "port": Option(int, 161, "The device's SNMP UDP port."),
     "version": Option(str, "2c", 'SNMP version: "2c" or "3".', choices=("2c", "3")),
@@ -173,7 +177,7 @@ OPTIONS: dict[str, Option] = {
     "trap_listen": Option(
         str,
         "",
-        "Receive SNMP traps on HOST:PORT (e.g. 0.0.0.0:162); a trap from this device's address re-polls it at once. Entries with the same value share one listener. Empty: no listener.",
+        "Receive SNMP traps and informs on HOST:PORT (e.g. 0.0.0.0:162, or [::]:162 for IPv6 and IPv4); one from this device's address re-polls it at once, an inform is acknowledged. Entries with the same value share one listener. Empty: no listener.",
     ),
     "id_prefix": Option(
         str,
