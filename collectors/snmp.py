@@ -11,8 +11,9 @@ engine. Three layers:
     Pure. IF-MIB admin/oper status of the configured uplink ports, ``port/<ifName>``.
 
 ``SnmpCollector``
-    The I/O. All instances in one agent share one SNMP engine and one UDP socket; each
-    switch is a target configured once in it. A poll is a GETBULK walk of only the
+    The I/O. All instances in one event loop share one SNMP engine, with one UDP socket
+    per address family (IPv4, IPv6); each switch is a target configured once in it. The
+    engine is closed when its last collector is closed or its loop shuts down. A poll is a GETBULK walk of only the
     profile's columns, all columns side by side in each request, numeric OIDs only, no
     MIB lookups. A switch that does not answer within ``request_timeout`` x (``retries``
     + 1) makes ``switch/<name>`` and everything last seen on it UNKNOWN; only with

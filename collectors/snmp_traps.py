@@ -1,11 +1,15 @@
-"""SNMP trap receiver: a trap from a watched device re-polls that device at once.
+"""SNMP trap receiver: a trap or inform from a watched device re-polls that device at once.
 
-One listener per ``trap_listen`` address (HOST:PORT), shared by every SNMP collector
-entry that names it, each with its own pysnmp engine in the running event loop. A
-device is recognised by the trap's source address; the trap must carry the community
-of that device's entry (SNMPv2c), or be authenticated and encrypted with that entry's SNMPv3 user and keys
-(SNMPv3: the device is the authoritative engine of its traps, so its snmpEngineID,
-read once when it is first polled, localises the keys); anything else is dropped. What
+One listener per ``trap_listen`` address (HOST:PORT, IPv4 or [IPv6]), shared by every
+SNMP collector entry that names it, each with its own pysnmp engine in the running event
+loop, closed with its last entry or its loop. A device is recognised by the source
+address (canonical; an IPv4 sender on a dual-stack [::] listener as its IPv4 address);
+the notification must carry the community of that device's entry (SNMPv2c), or be
+authenticated and encrypted with that entry's SNMPv3 user and keys (SNMPv3 traps: the
+device is the authoritative engine, so its snmpEngineID, read once when it is first
+polled, localises the keys; SNMPv3 informs: the listener is, with its own engine id);
+anything else is dropped. An inform is acknowledged (RFC 3416 4.2.7) by pysnmp's
+notification receiver before the callback runs. What
 the trap says is not trusted beyond "something changed": the poll that follows reads
 the device's state, so a forged or misread trap costs one poll, never a wrong verdict.
 Common causes: linkDown / linkUp (IF-MIB), entity state changes (ENTITY-STATE-MIB) and
