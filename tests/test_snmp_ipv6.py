@@ -270,3 +270,30 @@ def test_a_dual_stack_listener_matches_an_ipv4_device():
     sent, got = asyncio.run(run())
     assert sent.returncode == 0, sent.stderr
     assert got
+
+
+def test_v3_trap_over_ipv6_after_the_first_poll(snmpd6, tmp_path):
+    """A v3 trap's keys are localised with the device's engine id, read at the first poll."""
+    port = free_udp_port("::1")
+    c = create(
+        "tor-6", v3_opts(tmp_path, address="::1", port=snmpd6.port, trap_listen=f"[::1]:{port}")
+    )
+
+    async def run():
+        fired = listen(c)
+        try:
+            snap = await c.collect(time.time())
+            assert snap.readings[0].state == State.OK, snap.readings[0].detail
+            engine_id = c._engine_id.hex()
+            bad = (V3_USER, "wrong-auth-passphrase", V3_PRIV)
+            await run_tool("snmptrap", "::1", port, v3=bad, engine_id=engine_id)
+            wrong_fired = await fired_within(fired, 1.0)
+            sent = await run_tool("snmptrap", "::1", port, v3=V3, engine_id=engine_id)
+            return wrong_fired, sent, await fired_within(fired, 10)
+        finally:
+            c.close()
+
+    wrong_fired, sent, right_fired = asyncio.run(run())
+    assert not wrong_fired, "a v3 trap with a wrong passphrase re-polled the device"
+    assert sent.returncode == 0, sent.stderr
+    assert right_fired
