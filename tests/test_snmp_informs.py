@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import time
 
@@ -154,3 +155,35 @@ def snmpd_says(entry: dict, state: State) -> None:
             return
         assert time.monotonic() < deadline, port.detail if port else snap.readings[0].detail
         time.sleep(0.3)
+
+
+def test_after_a_reload_the_new_engine_polls_and_the_listener_answers_again(
+    snmpd6, tmp_path, broker, subscribe, run_agent
+):
+    """A reload closes every collector, so the engine and the listener: both come back."""
+    sub = subscribe()
+    trap_port = free_udp_port("::1")
+    entry = {
+        "name": "tor-a",
+        "address": "::1",
+        "port": snmpd6.port,
+        "ports": ["lo"],
+        "trap_listen": f"[::1]:{trap_port}",
+        **credentials("3", snmpd6, tmp_path),
+    }
+    head = (
+        f'[agent]\nsite = "dc1"\nhost = "web-01"\ninterval = 60\njitter = 0\n'
+        f'state_dir = "{tmp_path / "state"}"\n'
+        f'[mqtt]\nurl = "mqtt://127.0.0.1:{broker.port}"\nkeepalive = 5\n'
+    )
+    agent = run_agent(head + f"[[collectors.snmp]]\n{toml(entry)}")
+    component = f"{BASE}/components/switch/tor-a"
+    sub.wait(lambda m: m.topic == f"{component}/port/lo" and m.payload, what="first poll")
+    agent.config.write_text(head + f"[[collectors.snmp]]\n{toml({**entry, 'ports': ['lo', 'x9']})}")
+    agent.signal(signal.SIGHUP)
+    # the new port's component comes only from a walk that the new engine completed
+    new = sub.wait(lambda m: m.topic == f"{component}/port/x9" and m.payload, timeout=30, what="x9")
+    assert "no such port" in new.json()["detail"]
+    r = notify("snmpinform", "::1", trap_port, v3=(V3_USER, V3_AUTH, V3_PRIV))
+    assert r.returncode == 0, f"the listener did not come back after the reload: {r.stderr}"
+    assert "does not answer" not in agent.output()
