@@ -116,7 +116,23 @@ class Listener:
         from collectors.snmp import usm_protocols
 
         key = (creds.user, engine_id)
-        if self._v3.get(key) == creds:
+        keys = (
+            creds.security_level,
+            creds.auth_protocol,
+            creds.auth_key,
+            creds.priv_protocol,
+            creds.priv_key,
+        )
+        known = self._v3.get(key)
+        if known == keys:
+            return
+        if known is not None:  # as for polling: one set of keys per user name
+            log.warning(
+                "%s: SNMPv3 user %r has other passphrases or protocols in another entry: "
+                "its notifications on this listener are checked with the first entry's",
+                name,
+                creds.user,
+            )
             return
         auth, priv = usm_protocols(self._config, creds)
         extra = {} if engine_id is None else {"securityEngineId": self._octets(engine_id)}
@@ -129,7 +145,7 @@ class Listener:
             creds.priv_key or None,
             **extra,
         )
-        self._v3[key] = creds
+        self._v3[key] = keys
 
     def _on_trap(self, snmp_engine, state_reference, _ctx_engine, _ctx_name, var_binds, _cb_ctx):
         self.received += 1

@@ -297,3 +297,30 @@ def test_v3_trap_over_ipv6_after_the_first_poll(snmpd6, tmp_path):
     assert not wrong_fired, "a v3 trap with a wrong passphrase re-polled the device"
     assert sent.returncode == 0, sent.stderr
     assert right_fired
+
+
+def test_one_v3_user_with_two_sets_of_keys_on_one_listener_keeps_the_first(tmp_path, caplog):
+    port = free_udp_port("::1")
+    listen_on = f"[::1]:{port}"
+    a = create("tor-a", v3_opts(tmp_path, address="::1", trap_listen=listen_on))
+    other = tmp_path / "other"
+    other.mkdir()
+    b_opts = v3_opts(other, address="::2", trap_listen=listen_on)
+    (other / "priv").write_text("another-priv-passphrase\n")
+    b = create("tor-b", b_opts)
+
+    async def run():
+        fired = listen(a)
+        b.bind_trigger(lambda: None)
+        try:
+            sent = await run_tool("snmpinform", "::1", port, v3=V3)
+            return sent, await fired_within(fired, 10)
+        finally:
+            a.close()
+            b.close()
+
+    sent, fired = asyncio.run(run())
+    assert sent.returncode == 0 and fired, sent.stderr
+    said = [r.getMessage() for r in caplog.records if "other passphrases" in r.getMessage()]
+    assert said and said[0].startswith("tor-b: SNMPv3 user 'hsuser'")
+    assert "another-priv" not in caplog.text
