@@ -139,6 +139,17 @@ TRAPS_OPTIONS: dict[str, Option] = {
     "community_file": Option(
         str, "", "A file holding the community (first line), readable by the agent's user only."
     ),
+    "inform": Option(
+        bool,
+        False,
+        "Send InformRequests instead of traps: each receiver acknowledges every notification, and an unacknowledged one is resent (inform_timeout, inform_retries).",
+    ),
+    "inform_timeout": Option(
+        float, 2.0, "Seconds to wait for a receiver's acknowledgement before resending an inform."
+    ),
+    "inform_retries": Option(
+        int, 2, "Resends of an unacknowledged inform; then it is given up and logged."
+    ),
 }
 
 GROUP_OPTIONS: dict[str, Option] = {
@@ -304,7 +315,23 @@ def _traps(values: Mapping[str, Any], origin: Mapping[str, Path], main: Path) ->
             ) from None
     if not community:
         raise ConfigError(where, "traps.community", "set community or community_file")
-    return {"targets": targets, "community": community}
+    if v["inform_timeout"] <= 0:
+        raise ConfigError(
+            origin.get("traps.inform_timeout", main),
+            "traps.inform_timeout",
+            "expected a number > 0",
+        )
+    if v["inform_retries"] < 0:
+        raise ConfigError(
+            origin.get("traps.inform_retries", main), "traps.inform_retries", "expected 0 or more"
+        )
+    return {
+        "targets": targets,
+        "community": community,
+        "inform": v["inform"],
+        "inform_timeout": v["inform_timeout"],
+        "inform_retries": v["inform_retries"],
+    }
 
 
 def _array(file: Path, key: str, value: Any) -> list[dict[str, Any]]:
@@ -429,6 +456,12 @@ def _host_port(file: Path, key: str, value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(file, key, f"expected HOST:PORT, got {value!r}")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ConfigError(
+            file,
+            key,
+            f"expected HOST:PORT with an IPv6 address in brackets ([::1]:162), got {value!r}",
+        )
     return host.strip("[]"), int(port)
 
 

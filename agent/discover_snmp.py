@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     snap = asyncio.run(collector.collect(time.time()))
     switch = snap.readings[0]
     if switch.state.value != "ok":
-        print(f"hotspare: {args.address}:{args.port}: {switch.detail}", file=sys.stderr)
+        print(f"hotspare: {collector.target}: {switch.detail}", file=sys.stderr)
         return EX_UNAVAILABLE
     profile = collector._profile
     found = {
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
-    print(f"{args.address}:{args.port}: {switch.detail}\n")
+    print(f"{collector.target}: {switch.detail}\n")
     print(f"{'COMPONENT':<36} {'STATE':<8} SOURCE")
     for s in found["sources"]:
         print(f"{s['component']:<36} {s['state']:<8} {s['source']} ({s['oid']})")

@@ -11,8 +11,9 @@ engine. Three layers:
     Pure. IF-MIB admin/oper status of the configured uplink ports, ``port/<ifName>``.
 
 ``SnmpCollector``
-    The I/O. All instances in one agent share one SNMP engine and one UDP socket; each
-    switch is a target configured once in it. A poll is a GETBULK walk of only the
+    The I/O. All instances in one event loop share one SNMP engine, with one UDP socket
+    per address family (IPv4, IPv6); each switch is a target configured once in it. The
+    engine is closed when its last collector is closed or its loop shuts down. A poll is a GETBULK walk of only the
     profile's columns, all columns side by side in each request, numeric OIDs only, no
     MIB lookups. A switch that does not answer within ``request_timeout`` x (``retries``
     + 1) makes ``switch/<name>`` and everything last seen on it UNKNOWN; only with
@@ -34,12 +35,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import os
 import re
 import socket
 import time
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -91,7 +92,11 @@ PRIV_PROTOCOLS = ("AES", "AES-192", "AES-256", "DES")
 
 OPTIONS: dict[str, Option] = {
     "address": Option(
-        str, None, "The device's address (IPv4 or host name).", required=True, example="192.0.2.10"
+        str,
+        None,
+        "The device's address: IPv4, IPv6 (2001:db8::10) or a host name (its first address, IPv6 or IPv4, in the system's order of preference).",
+        required=True,
+        example="192.0.2.10",
     ),
     "port": Option(int, 161, "The device's SNMP UDP port."),
     "version": Option(str, "2c", 'SNMP version: "2c" or "3".', choices=("2c", "3")),
@@ -174,7 +179,7 @@ OPTIONS: dict[str, Option] = {
     "trap_listen": Option(
         str,
         "",
-        "Receive SNMP traps on HOST:PORT (e.g. 0.0.0.0:162); a trap from this device's address re-polls it at once. Entries with the same value share one listener. Empty: no listener.",
+        "Receive SNMP traps and informs on HOST:PORT (e.g. 0.0.0.0:162, or [::]:162 for IPv6 and IPv4); one from this device's address re-polls it at once, an inform is acknowledged. Entries with the same value share one listener. Empty: no listener.",
     ),
     "id_prefix": Option(
         str,
@@ -572,16 +577,13 @@ class PysnmpBackend:
 
     def __init__(self) -> None:
         from pyasn1.type import univ
-        from pysnmp.carrier.asyncio.dgram import udp
         from pysnmp.entity import config, engine
         from pysnmp.entity.rfc3413 import cmdgen
         from pysnmp.proto import rfc1902, rfc1905
 
-        self._config, self._udp = config, udp
+        self._config = config
         self.engine = engine.SnmpEngine()
-        config.add_transport(
-            self.engine, udp.DOMAIN_NAME, udp.UdpAsyncioTransport().open_client_mode()
-        )
+        self._sockets: dict[int, socket.socket] = {}  # address family -> our client socket
         self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
         self._get = cmdgen.GetCommandGenerator()
         self._null = rfc1902.Null("")
@@ -592,6 +594,31 @@ class PysnmpBackend:
         self._targets: dict[str, tuple[Any, ...]] = {}
         self._users: dict[str, tuple[str, tuple[str, ...]]] = {}  # v3 user -> (entry, keys)
 
+    def _domain(self, family: int) -> tuple[int, ...]:
+        """pysnmp's transport domain of ``family``, its socket opened on first use.
+
+        The socket is ours (handed to pysnmp), so that closing never depends on the loop.
+        """
+        from pysnmp.carrier.asyncio.dgram import udp, udp6
+
+        module = udp6 if family == socket.AF_INET6 else udp
+        if family not in self._sockets:
+            sock = client_socket(family)
+            transport = udp6.Udp6AsyncioTransport() if module is udp6 else udp.UdpAsyncioTransport()
+            self._config.add_transport(
+                self.engine, module.DOMAIN_NAME, transport.open_server_mode(sock=sock)
+            )
+            self._sockets[family] = sock
+        return module.DOMAIN_NAME
+
+    def close(self) -> None:
+        """Close the engine's transports and sockets (also when the loop is closed already)."""
+        with contextlib.suppress(Exception):  # a closed loop refuses to schedule callbacks
+            self.engine.close_dispatcher()
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+
     def add_target(
         self, name: str, address: tuple[str, int], creds: Credentials, timeout: float, retries: int
     ) -> None:
@@ -600,6 +627,7 @@ class PysnmpBackend:
         if self._targets.get(name) == key:
             return
         c, e = self._config, self.engine
+        domain = self._domain(family_of(address[0]))
         security = f"hs-{name}"
         if creds.version == "2c":
             # A response is matched to its community's securityName: targets sharing a
@@ -629,7 +657,7 @@ class PysnmpBackend:
         c.add_target_address(
             e,
             f"{security}-a",
-            self._udp.DOMAIN_NAME,
+            domain,
             address,
             f"{security}-p",
             timeout=timeout * 100,  # hundredths of a second
@@ -701,6 +729,7 @@ class BuiltinV2c(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
         self._pending: dict[int, tuple[asyncio.Future[Any], tuple[str, int], bytes]] = {}
         self._next_id = int.from_bytes(os.urandom(3), "big")
         self._oid_cache: dict[OID, bytes] = {}
@@ -708,15 +737,25 @@ class BuiltinV2c(asyncio.DatagramProtocol):
         # requests in flight at once: bounds the burst of answers the socket must hold
         self._slots = asyncio.Semaphore(IN_FLIGHT)
 
-    async def start(self) -> None:
+    async def start(self, family: int = socket.AF_INET) -> None:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # room for many switches' answers arriving at once (the kernel caps it at rmem_max)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        sock.bind(("0.0.0.0", 0))
-        sock.setblocking(False)
-        await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        self.sock = client_socket(family)
+        try:
+            await loop.create_datagram_endpoint(lambda: self, sock=self.sock)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def close(self) -> None:
+        """Close the socket; requests still waiting fail (also when the loop is closed)."""
+        for fut, _, _ in self._pending.values():
+            if not fut.done():
+                fut.set_exception(SnmpError("the SNMP engine was closed"))
+        if self.transport is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed already
+                self.transport.close()
+        if self.sock is not None:
+            self.sock.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -728,6 +767,8 @@ class BuiltinV2c(asyncio.DatagramProtocol):
             self.dropped += 1
             return
         entry = self._pending.get(rid)
+        # an IPv6 source is (host, port, flowinfo, scope id); the kernel's host form is
+        # the canonical one, as the target's (``canonical_host``)
         if entry is None or entry[0].done() or entry[1] != addr[:2] or entry[2] != community:
             self.dropped += 1
             return
@@ -796,18 +837,84 @@ class Target:
     def community(self) -> bytes:
         return self.creds.community.encode()
 
+    @property
+    def family(self) -> int:
+        return family_of(self.address[0])
+
+
+def family_of(host: str) -> int:
+    """AF_INET6 for an IPv6 address, else AF_INET."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def canonical_host(host: str) -> str:
+    """An IP address in the form the kernel reports a datagram's source in (``::1``)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
+
+
+def client_socket(family: int) -> socket.socket:
+    """A non-blocking UDP socket bound to an ephemeral port of ``family``."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        # room for many switches' answers arriving at once (the kernel caps it at rmem_max)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
 
 class Engine:
-    """Every SNMP target of the agent in this event loop: one UDP socket per codec.
+    """Every SNMP target of the agent in this event loop: one UDP socket per codec and family.
 
-    SNMPv2c goes through the built-in codec (one socket, one pending-request table);
-    SNMPv3, and SNMPv2c with ``codec = "pysnmp"``, through one shared pysnmp engine.
+    SNMPv2c goes through the built-in codec (one socket per address family, one
+    pending-request table each); SNMPv3, and SNMPv2c with ``codec = "pysnmp"``, through
+    one shared pysnmp engine. The collectors that use it ``acquire`` it; when the last
+    one ``release``s it, or its loop shuts down, it closes its sockets.
     """
 
     def __init__(self) -> None:
         self._targets: dict[str, Target] = {}
         self._pysnmp: PysnmpBackend | None = None
-        self._builtin: BuiltinV2c | None = None
+        self._builtin: dict[int, BuiltinV2c] = {}  # address family -> codec and socket
+        self._users: set[int] = set()
+        self.closed = False
+        self._on_close: Callable[[], None] | None = None
+
+    def acquire(self, user: object) -> None:
+        self._users.add(id(user))
+
+    def release(self, user: object) -> None:
+        """``user`` is done with the engine; the last one gone closes it."""
+        self._users.discard(id(user))
+        if not self._users:
+            self.close()
+
+    def close(self) -> None:
+        """Close every socket; idempotent, and safe after the loop is closed."""
+        if self.closed:
+            return
+        self.closed = True
+        for builtin in self._builtin.values():
+            builtin.close()
+        if self._pysnmp is not None:
+            self._pysnmp.close()
+        if self._on_close is not None:
+            self._on_close()
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The engine's open UDP sockets (for the tests and diagnostics)."""
+        out = [b.sock for b in self._builtin.values() if b.sock is not None]
+        if self._pysnmp is not None:
+            out += list(self._pysnmp._sockets.values())
+        return [s for s in out if s.fileno() != -1]
 
     def uses_pysnmp(self, target: Target) -> bool:
         return target.codec == "pysnmp" or target.creds.version != "2c"
@@ -821,6 +928,9 @@ class Engine:
         retries: int,
         codec: str = "builtin",
     ) -> Target:
+        if self.closed:
+            raise SnmpError("the SNMP engine was closed")
+        address = (canonical_host(address[0]), address[1])
         target = Target(name, address, creds, timeout, retries, codec)
         if self._targets.get(name) != target:
             if self.uses_pysnmp(target):
@@ -828,13 +938,14 @@ class Engine:
                     self._pysnmp = PysnmpBackend()
                 self._pysnmp.add_target(name, address, creds, timeout, retries)
             self._targets[name] = target
-        if not self.uses_pysnmp(target) and self._builtin is None:
+        family = target.family
+        if not self.uses_pysnmp(target) and family not in self._builtin:
             builtin = BuiltinV2c()
-            await builtin.start()
-            if self._builtin is None:
-                self._builtin = builtin
-            elif builtin.transport is not None:
-                builtin.transport.close()
+            await builtin.start(family)
+            if family not in self._builtin and not self.closed:
+                self._builtin[family] = builtin
+            else:  # another collector started one meanwhile, or the engine closed
+                builtin.close()
         return target
 
     @property
@@ -845,8 +956,7 @@ class Engine:
         if self.uses_pysnmp(target):
             assert self._pysnmp is not None
             return await self._pysnmp.get(target.name, target.creds.context, oids)
-        assert self._builtin is not None
-        return await self._builtin.request(target, oids, bulk=False)
+        return await self._codec(target).request(target, oids, bulk=False)
 
     async def bulk(
         self, target: Target, oids: Sequence[OID], non_repeaters: int, reps: int
@@ -856,8 +966,13 @@ class Engine:
             return await self._pysnmp.bulk(
                 target.name, target.creds.context, oids, non_repeaters, reps
             )
-        assert self._builtin is not None
-        return await self._builtin.request(target, oids, non_repeaters, reps)
+        return await self._codec(target).request(target, oids, non_repeaters, reps)
+
+    def _codec(self, target: Target) -> BuiltinV2c:
+        builtin = self._builtin.get(target.family)
+        if builtin is None:
+            raise SnmpError("the SNMP engine was closed")
+        return builtin
 
     async def walk(
         self,
@@ -923,15 +1038,33 @@ class Engine:
         return result, requests
 
 
-_ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine] = weakref.WeakKeyDictionary()
+_ENGINES: dict[asyncio.AbstractEventLoop, Engine] = {}
 
 
 def shared_engine() -> Engine:
-    """The engine of the running event loop (created on first use)."""
+    """The engine of the running event loop (created on first use).
+
+    It lives until the last collector using it releases it or the loop shuts down
+    (``collectors.loopscope``); engines of loops closed without an orderly shutdown are
+    closed here, the next time any loop asks for one.
+    """
     loop = asyncio.get_running_loop()
     eng = _ENGINES.get(loop)
     if eng is None:
+        for old_loop, old in list(_ENGINES.items()):
+            if old_loop.is_closed():
+                old.close()
+        from collectors.loopscope import at_shutdown
+
         eng = _ENGINES[loop] = Engine()
+        guard = at_shutdown(eng.close)
+
+        def forget() -> None:
+            if _ENGINES.get(loop) is eng:
+                del _ENGINES[loop]
+            guard.disarm()
+
+        eng._on_close = forget
     return eng
 
 
@@ -975,10 +1108,12 @@ class SnmpCollector:
         self.last_rows: list[Row] = []
         self.last_oids = 0  # rows (OIDs) read by the last poll
         self._hints: dict[str, int] | None = None  # rows per column of the last poll
+        self._engine: Any = None  # the engine this collector holds (acquired at its first poll)
 
     @property
     def target(self) -> str:
-        return f"{self.address}:{self.port}"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
 
     def bind_trigger(self, trigger: Callable[[], None]) -> None:
         """The agent's way to poll this device at once (a trap arrived from it)."""
@@ -991,13 +1126,29 @@ class SnmpCollector:
             )
 
     def close(self) -> None:
-        """Stop listening for this device's traps (the agent drops the collector)."""
+        """Stop listening for this device's traps and release the SNMP engine (the agent
+        drops the collector); the last collector of an engine closes its sockets."""
         if self._listener is not None:
             from collectors.snmp_traps import unregister
 
             unregister(self._listener, self.name)
             self._listener = None
             self._trigger = None
+        self._release_engine()
+
+    def _release_engine(self) -> None:
+        eng, self._engine = self._engine, None
+        if eng is not None:
+            eng.release(self)
+
+    def _acquire_engine(self) -> Any:
+        """The engine of the running loop, held until ``close`` (or a newer loop's)."""
+        eng = self.engine_factory()
+        if eng is not self._engine:
+            self._release_engine()  # e.g. the engine of a loop that is gone
+            eng.acquire(self)
+            self._engine = eng
+        return eng
 
     def _on_trap(self, what: str) -> None:
         log.debug("%s: trap %s: polling now", self.name, what)
@@ -1025,7 +1176,7 @@ class SnmpCollector:
         return snap
 
     async def _poll(self, now: float) -> tuple[list[Reading], list[GroupSpec], str]:
-        eng = self.engine_factory()
+        eng = self._acquire_engine()
         host = await _resolve(self.address)
         target = await eng.add_target(
             self.name, (host, self.port), self.creds, self.request_timeout, self.retries, self.codec
@@ -1133,15 +1284,74 @@ def _arcs(oid: str) -> OID:
     return tuple(int(x) for x in oid.split("."))
 
 
+def ip_literal(address: str) -> str | None:
+    """The address in canonical form when it is an IPv4 or IPv6 literal, else None."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
 async def _resolve(address: str) -> str:
-    if re.fullmatch(r"[0-9.]+", address):
-        return address
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        address, None, family=socket.AF_INET, type=socket.SOCK_DGRAM
-    )
-    if not infos:
-        raise SnmpError(f"cannot resolve {address}")
-    return str(infos[0][4][0])
+    """An IP literal as is; a host name to its first address (IPv6 or IPv4, in the
+    system's order of preference, RFC 6724 / gai.conf)."""
+    literal = ip_literal(address)
+    if literal is not None:
+        return literal
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            address, None, family=socket.AF_UNSPEC, type=socket.SOCK_DGRAM
+        )
+    except OSError as e:
+        raise SnmpError(f"cannot resolve {address}: {e.strerror or e}") from None
+    for family, *_, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6):
+            return str(sockaddr[0])
+    raise SnmpError(f"cannot resolve {address}: no IPv4 or IPv6 address")
+
+
+def check_address(name: str, address: str) -> str:
+    """The ``address`` option: an IPv4 / IPv6 literal (brackets allowed) or a host name."""
+    bare = address.strip()
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1]
+    literal = ip_literal(bare)
+    if literal is not None:
+        return literal
+    if ":" in bare or re.fullmatch(r"[0-9.]+", bare):
+        raise ValueError(
+            f"collector {name}: address: {address!r} is not a valid IPv4 or IPv6 address"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?", bare):
+        raise ValueError(
+            f"collector {name}: address: expected an IPv4 or IPv6 address or a host name, "
+            f"got {address!r}"
+        )
+    return bare
+
+
+def split_listen(value: str) -> tuple[str, str, bool]:
+    """HOST:PORT into host (brackets removed), port text, and whether it had brackets."""
+    host, _, port = value.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    return (host[1:-1] if bracketed else host), port, bracketed
+
+
+def listen_address(name: str, value: str) -> tuple[str, int]:
+    """``trap_listen``: HOST:PORT, an IPv6 host in brackets ([::1]:162)."""
+    host, port, bracketed = split_listen(value)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f"collector {name}: trap_listen: expected HOST:PORT (an IPv6 address in "
+            f"brackets, e.g. [::]:162), got {value!r}"
+        )
+    literal = ip_literal(host)
+    if ":" in host and (literal is None or not bracketed):
+        raise ValueError(
+            f"collector {name}: trap_listen: expected HOST:PORT with an IPv6 address in "
+            f"brackets, e.g. [::]:162, got {value!r}"
+        )
+    return literal or host, int(port)
 
 
 def credentials(name: str, options: Mapping[str, Any]) -> Credentials:
@@ -1187,12 +1397,9 @@ def credentials(name: str, options: Mapping[str, Any]) -> Credentials:
 
 
 def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
+    address = check_address(name, options["address"])
     if options["trap_listen"]:
-        host, _, port = options["trap_listen"].rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(
-                f"collector {name}: trap_listen: expected HOST:PORT, got {options['trap_listen']!r}"
-            )
+        listen_address(name, options["trap_listen"])
     if options["max_repetitions"] < 1:
         raise ValueError(f"collector {name}: max_repetitions: expected at least 1")
     if options["request_timeout"] <= 0:
@@ -1203,7 +1410,7 @@ def create(name: str, options: Mapping[str, Any]) -> SnmpCollector:
         raise ValueError(f"collector {name}: unreachable_failed_after: expected a number >= 0")
     return SnmpCollector(
         name=name,
-        address=options["address"],
+        address=address,
         port=options["port"],
         creds=credentials(name, options),
         profile=options["profile"],

@@ -28,6 +28,7 @@ END_OF_MIB_VIEW = 0x82
 GET_REQUEST = 0xA0
 GET_BULK_REQUEST = 0xA5
 RESPONSE = 0xA2
+INFORM_REQUEST = 0xA6
 SNMPV2_TRAP = 0xA7
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID_0 = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
@@ -142,9 +143,11 @@ def encode_trap(
     uptime_ticks: int,
     trap_oid: tuple[int, ...],
     var_binds: list[tuple[tuple[int, ...], str, Any]],
+    inform: bool = False,
 ) -> bytes:
-    """An SNMPv2-Trap-PDU message: sysUpTime.0, snmpTrapOID.0, then ``var_binds``
-    given as (OID, kind, value) (RFC 3416 section 4.2.6)."""
+    """An SNMPv2-Trap-PDU message (or with ``inform`` an InformRequest-PDU, which the
+    receiver acknowledges): sysUpTime.0, snmpTrapOID.0, then ``var_binds`` given as
+    (OID, kind, value) (RFC 3416 sections 4.2.6 and 4.2.7)."""
     binds = [
         (SYS_UPTIME_0, "ticks", uptime_ticks),
         (SNMP_TRAP_OID_0, "oid", trap_oid),
@@ -154,7 +157,8 @@ def encode_trap(
         _tlv(SEQUENCE, _tlv(OBJECT_IDENTIFIER, encode_oid(o)) + encode_value(k, v))
         for o, k, v in binds
     )
-    pdu = _tlv(SNMPV2_TRAP, _integer(request_id) + _integer(0) + _integer(0) + _tlv(SEQUENCE, body))
+    tag = INFORM_REQUEST if inform else SNMPV2_TRAP
+    pdu = _tlv(tag, _integer(request_id) + _integer(0) + _integer(0) + _tlv(SEQUENCE, body))
     return _tlv(SEQUENCE, _integer(VERSION_2C) + _tlv(OCTET_STRING, community) + pdu)
 
 

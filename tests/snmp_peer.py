@@ -22,20 +22,28 @@ SNMPSIM_VENV = Path(os.environ.get("HOTSPARE_SNMPSIM_VENV", "/var/tmp/hotspare-s
 SNMPREC = Path(__file__).parent / "fixtures" / "snmprec"
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def wait_for_snmp(port: int, community: str, timeout: float = 30.0, version: str = "2c") -> None:
+def netsnmp_address(host: str, port: int) -> str:
+    """net-snmp's transport address: udp6:[::1]:PORT for IPv6."""
+    return f"udp6:[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def wait_for_snmp(
+    port: int, community: str, timeout: float = 30.0, version: str = "2c", host: str = "127.0.0.1"
+) -> None:
     """Until the agent answers a GET of sysObjectID (net-snmp's snmpget)."""
     deadline = time.monotonic() + timeout
     while True:
         r = subprocess.run(
             [
                 *("snmpget", f"-v{version}", "-c", community, "-t", "0.5", "-r", "0", "-On"),
-                *(f"127.0.0.1:{port}", "1.3.6.1.2.1.1.2.0"),
+                *(netsnmp_address(host, port), "1.3.6.1.2.1.1.2.0"),
             ],
             capture_output=True,
             text=True,
@@ -52,6 +60,7 @@ class _Peer:
 
     dir: Path
     port: int
+    host: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
 
     def _spawn(self, argv: list[str], community: str, **popen: object) -> None:
@@ -61,7 +70,7 @@ class _Peer:
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **popen
             )
         try:
-            wait_for_snmp(self.port, community)
+            wait_for_snmp(self.port, community, host=self.host)
         except AssertionError as e:
             tail = "".join(
                 p.read_text(errors="replace")[-2000:] for p in sorted(self.dir.glob("*log"))
@@ -128,16 +137,19 @@ V3_PRIV = "hs-priv-passphrase"
 
 
 class Snmpd(_Peer):
-    """net-snmp's snmpd on 127.0.0.1 with a v2c community and a v3 authPriv (SHA-256/AES) user."""
+    """net-snmp's snmpd on 127.0.0.1 (or ``host``, e.g. ::1) with a v2c community and a v3
+    authPriv (SHA-256/AES) user."""
 
-    def __init__(self, community: str = "hs-public") -> None:
+    def __init__(self, community: str = "hs-public", host: str = "127.0.0.1") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="hss-snmpd-"))
-        self.port = free_udp_port()
+        self.host = host
+        self.port = free_udp_port(host)
         self.community = community
         conf = self.dir / "snmpd.conf"
+        ipv6 = ":" in host
         conf.write_text(
-            f"agentAddress udp:127.0.0.1:{self.port}\n"
-            f"rocommunity {community} 127.0.0.1\n"
+            f"agentAddress {netsnmp_address(host, self.port)}\n"
+            f"rocommunity{'6' if ipv6 else ''} {community} {host}\n"
             f'createUser {V3_USER} SHA-256 "{V3_AUTH}" AES "{V3_PRIV}"\n'
             f"rouser {V3_USER} priv\n"
         )
@@ -175,3 +187,78 @@ class Veth:
 
     def remove(self) -> None:
         subprocess.run(["ip", "link", "del", self.name], capture_output=True)
+
+
+def notify(
+    kind: str,
+    host: str,
+    port: int,
+    *,
+    community: str = "",
+    v3: tuple[str, str, str] | None = None,
+    engine_id: str = "",
+    timeout: float = 1.0,
+    retries: int = 2,
+) -> subprocess.CompletedProcess[str]:
+    """net-snmp's ``snmptrap`` or ``snmpinform`` (``kind``) of a linkDown to ``host``:``port``.
+
+    ``v3`` = (user, auth passphrase, priv passphrase): SNMPv3 authPriv, SHA-256 and AES;
+    a trap needs the sender's ``engine_id`` (hex), an inform discovers the receiver's.
+    ``snmpinform`` exits 0 only when the receiver acknowledged the inform.
+    """
+    argv = [kind, "-t", str(timeout), "-r", str(retries)]
+    if v3 is None:
+        argv += ["-v2c", "-c", community]
+    else:
+        user, auth, priv = v3
+        argv += ["-v3", "-u", user, "-l", "authPriv", "-a", "SHA-256", "-A", auth]
+        argv += ["-x", "AES", "-X", priv]
+        if engine_id:
+            argv += ["-e", f"0x{engine_id}"]
+    argv += [netsnmp_address(host, port), "", "1.3.6.1.6.3.1.1.5.3"]
+    argv += ["1.3.6.1.2.1.2.2.1.1.1", "i", "1"]
+    with tempfile.TemporaryDirectory(prefix="hss-notify-") as d:
+        env = {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": d, "SNMPCONFPATH": d}
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+
+
+class SnmpTrapd:
+    """net-snmp's snmptrapd on ``host`` (e.g. ::1): logs what it receives, acknowledges
+    the informs that carry ``community``."""
+
+    def __init__(self, community: str, host: str = "::1") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="hss-snmptrapd-"))
+        self.host, self.port, self.community = host, free_udp_port(host), community
+        self.log = self.dir / "received.log"
+        (self.dir / "snmptrapd.conf").write_text(f"authCommunity log {community}\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SnmpTrapd:
+        env = {**os.environ, "SNMP_PERSISTENT_DIR": str(self.dir), "MIBS": ""}
+        self.proc = subprocess.Popen(
+            [
+                *("snmptrapd", "-f", "-C", "-c", str(self.dir / "snmptrapd.conf"), "-On"),
+                *("-Lf", str(self.log), "-p", str(self.dir / "pid")),
+                netsnmp_address(self.host, self.port),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        # ready once it answers an inform (snmpinform exits 0 only when acknowledged)
+        deadline = time.monotonic() + 30
+        while notify("snmpinform", self.host, self.port, community=self.community).returncode:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                text = self.log.read_text(errors="replace") if self.log.exists() else ""
+                self.stop()
+                raise AssertionError(f"snmptrapd did not acknowledge an inform:\n{text[-2000:]}")
+            time.sleep(0.2)
+        return self
+
+    def received(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        stop_process(self.proc, 10)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -866,7 +866,7 @@ def test_a_trap_source_given_by_name_is_resolved_off_the_event_loop(monkeypatch)
         resolved_in.append(threading.current_thread())
         return "192.0.2.7" if name == "tor-n.example" else name
 
-    monkeypatch.setattr(snmp_traps, "_address", resolve)
+    monkeypatch.setattr(snmp_traps, "_addresses", lambda name: [resolve(name)])
     creds = Credentials("2c", community="c-n")
 
     async def run() -> tuple[snmp_traps.Listener, threading.Thread]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from pyasn1.codec.ber import decoder
 from pysnmp.proto import api
 
@@ -14,6 +18,7 @@ from agent import hotspare_mib as mib
 from agent.evaluate import Transition
 from agent.traps_out import TrapSender, trap_message
 from tests.conftest import DEGRADED, ROOT, agent_config
+from tests.snmp_peer import SnmpTrapd
 
 V2C = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 MIBS = ROOT / "mibs"
@@ -129,8 +134,7 @@ def test_a_target_that_fails_is_said_once_per_outage(caplog):
             pass
 
     sender = TrapSender({"targets": [("192.0.2.1", 162)], "community": "c"}, "dc1", "web-01")
-    sender._sock.close()
-    sender._sock = flaky = Flaky()
+    sender._socks[socket.AF_INET] = flaky = Flaky()
     t = Transition("group", "md/md0", "redundant", "degraded", "1 of 2 serving")
     caplog.set_level("INFO", logger="hotspare")
     for seq in range(3):
@@ -146,3 +150,141 @@ def test_a_target_that_fails_is_said_once_per_outage(caplog):
         "traps to 192.0.2.1:162 are sent again",
         "cannot send a trap to 192.0.2.1:162: [Errno 101] Network is unreachable",
     ]
+
+
+def test_traps_go_to_an_ipv6_receiver_and_its_address_needs_brackets(tmp_path):
+    from agent.config import ConfigError, load
+
+    receiver = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    receiver.bind(("::1", 0))
+    receiver.settimeout(10)
+    base = '[agent]\nsite = "dc1"\nhost = "web-01"\n[traps]\ncommunity = "c6"\n'
+    path = tmp_path / "agent.toml"
+    path.write_text(base + f'targets = ["[::1]:{receiver.getsockname()[1]}"]\n')
+    cfg = load(path)
+    sender = TrapSender(cfg.traps, "dc1", "web-01")
+    try:
+        sender.send(Transition("group", "md/md0", "redundant", "degraded", "1 of 2"), 7)
+        community, binds = decode(receiver.recvfrom(65535)[0])
+    finally:
+        sender.close()
+        receiver.close()
+    assert community == b"c6" and bytes(binds[(*mib.OBJECTS["hsSubject"], 0)]) == b"md/md0"
+    assert sender.failures == 0
+    path.write_text(base + 'targets = ["::1:162"]\n')
+    with pytest.raises(ConfigError, match=r"traps.targets.*IPv6 address in brackets"):
+        load(path)
+
+
+# --- informs: acknowledged by net-snmp's snmptrapd, resent when nobody answers ------------
+
+
+def transition() -> Transition:
+    return Transition("group", "md/md0", "redundant", "degraded", "1 of 2 serving")
+
+
+def test_informs_are_acknowledged_by_snmptrapd_over_ipv6():
+    trapd = SnmpTrapd("inf-c6").start()
+    try:
+        settings = {"targets": [("::1", trapd.port)], "community": "inf-c6", "inform": True}
+
+        async def run() -> TrapSender:
+            sender = TrapSender(settings, "dc1", "web-01")
+            sender.send(transition(), 11)
+            async with asyncio.timeout(20):
+                while not sender.acknowledged:
+                    await asyncio.sleep(0.05)
+            sender.close()
+            return sender
+
+        sender = asyncio.run(run())
+        assert (sender.acknowledged, sender.unacknowledged, sender.failures) == (1, 0, 0)
+        subject = ".".join(map(str, (*mib.OBJECTS["hsSubject"], 0)))
+        deadline = time.monotonic() + 10
+        while subject not in trapd.received() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert subject in trapd.received() and "md/md0" in trapd.received()
+    finally:
+        trapd.stop()
+
+
+def test_an_unacknowledged_inform_is_resent_then_given_up_and_said_once(caplog):
+    """A receiver that reads but never answers: 1 + inform_retries sends, same request-id."""
+    silent = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    silent.bind(("::1", 0))
+    silent.setblocking(False)
+    target = ("::1", silent.getsockname()[1])
+    settings = {
+        "targets": [target],
+        "community": "c",
+        "inform": True,
+        "inform_timeout": 0.2,
+        "inform_retries": 2,
+    }
+    caplog.set_level("INFO", logger="hotspare")
+
+    async def run() -> TrapSender:
+        sender = TrapSender(settings, "dc1", "web-01")
+        for seq in (1, 2):
+            sender.send(transition(), seq)
+            async with asyncio.timeout(20):
+                while sender.unacknowledged < seq:
+                    await asyncio.sleep(0.05)
+        sender.close()
+        return sender
+
+    try:
+        sender = asyncio.run(run())
+        got = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                got.append(silent.recv(65535))
+    finally:
+        silent.close()
+    assert (sender.acknowledged, sender.unacknowledged) == (0, 2)
+    pdus = [V2C.apiMessage.get_pdu(decoder.decode(m, asn1Spec=V2C.Message())[0]) for m in got]
+    assert len(pdus) == 6 and all(p.tagSet == V2C.InformRequestPDU.tagSet for p in pdus)
+    ids = [int(V2C.apiPDU.get_request_id(p)) for p in pdus]
+    assert len(set(ids[:3])) == 1 and len(set(ids[3:])) == 1, "a resent inform keeps its id"
+    assert ids[0] != ids[3]
+    said = [r.getMessage() for r in caplog.records if "acknowledge" in r.getMessage()]
+    assert said == [f"[::1]:{target[1]} did not acknowledge an inform after 3 attempt(s) of 0.2 s"]
+
+
+def test_the_agent_sends_informs_that_snmptrapd_acknowledges(broker, run_agent, tmp_path):
+    trapd = SnmpTrapd("inf-agent").start()
+    mdstat = tmp_path / "mdstat"
+    mdstat.write_text(DEGRADED.read_text())
+    extra = (
+        f'[traps]\ntargets = ["[::1]:{trapd.port}"]\ncommunity = "inf-agent"\n'
+        "inform = true\ninform_timeout = 1.0\ninform_retries = 3\n"
+    )
+    try:
+        agent = run_agent(agent_config(broker.port, mdstat, tmp_path / "state") + extra)
+        deadline = time.monotonic() + 30
+        while "md/md0" not in trapd.received():
+            assert time.monotonic() < deadline, trapd.received()[-2000:]
+            time.sleep(0.2)
+        assert "acknowledge" not in agent.output()  # nothing went unacknowledged
+    finally:
+        trapd.stop()
+
+
+@pytest.mark.parametrize(
+    "body,key",
+    [
+        ("inform_timeout = 0\n", "traps.inform_timeout"),
+        ("inform_retries = -1\n", "traps.inform_retries"),
+    ],
+)
+def test_inform_settings_are_checked(tmp_path, body, key):
+    from agent.config import ConfigError, load
+
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        '[agent]\nsite = "dc1"\nhost = "web-01"\n'
+        f'[traps]\ntargets = ["192.0.2.50:162"]\ncommunity = "c"\ninform = true\n{body}'
+    )
+    with pytest.raises(ConfigError) as e:
+        load(path)
+    assert e.value.key == key

@@ -68,6 +68,12 @@ def test_the_option_is_validated_and_reaches_the_collector():
 class SilentEngine:
     """An engine whose device never answers (the I/O seam of the collector)."""
 
+    def acquire(self, user):
+        pass
+
+    def release(self, user):
+        pass
+
     async def add_target(self, *args):
         return object()
 
