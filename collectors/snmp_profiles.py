@@ -7,7 +7,7 @@ files in mibs/ (mibs/README.md says where each comes from). The tables are built
 import: a name or label the MIBs do not define, or a value of the MIB's enumeration a
 value table leaves unmapped, raises ProfileError. Columns whose MIB gives no enumeration
 (SNMPv2-TC TruthValue, which the generator does not compile) and the profiles whose MIB
-is not in mibs/ (aruba-cx, hpe-ilo, hp-procurve, foundry, huawei, supermicro) still carry
+is not in mibs/ (aruba-cx, hpe-ilo, foundry, supermicro) still carry
 numbers, each with the MIB object it names. Nothing here is
 parsed at run time. The observed state is our reading of the vendor's word:
 
