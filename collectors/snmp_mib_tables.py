@@ -31,6 +31,7 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
     mibs/LLDP-MIB.txt
     mibs/POWERSUPPLY-MIB.txt
     mibs/SNMPv2-MIB.txt
+    mibs/SNMPv2-TC.txt
 
 OBJECTS: "MODULE::name" -> numeric OID. ENUMS: "MODULE::name" -> {label: number}, for objects
 with an enumerated syntax (also through a textual convention) and for the textual
@@ -313,6 +314,7 @@ ENUMS: dict[str, dict[str, int]] = {
     'CISCO-ENVMON-MIB::CiscoEnvMonState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
     'CISCO-ENVMON-MIB::ciscoEnvMonFanState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
     'CISCO-ENVMON-MIB::ciscoEnvMonSupplyState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
+    'CISCO-STACKWISE-MIB::cswRingRedundant': {'true': 1, 'false': 2},
     'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayOperStatus': {'up': 1, 'down': 2, 'absent': 3},
     'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyOperStatus': {'up': 1, 'down': 2, 'absent': 3},
     'DELL-RAC-MIB::DellStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},

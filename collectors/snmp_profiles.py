@@ -5,10 +5,9 @@ the MIB's own enumeration labels to observed states; the numbers (OIDs, label ->
 come from ``collectors.snmp_mib_tables``, which mibs/generate.py compiles from the MIB
 files in mibs/ (mibs/README.md says where each comes from). The tables are built at
 import: a name or label the MIBs do not define, or a value of the MIB's enumeration a
-value table leaves unmapped, raises ProfileError. Columns whose MIB gives no enumeration
-(SNMPv2-TC TruthValue, which the generator does not compile) and the profiles whose MIB
-is not in mibs/ (aruba-cx, hpe-ilo, foundry, supermicro) still carry
-numbers, each with the MIB object it names. Nothing here is
+value table leaves unmapped, raises ProfileError. The profiles whose MIB is not in mibs/
+(aruba-cx, hpe-ilo, foundry, supermicro) still carry numbers, each with the MIB object it
+names. Nothing here is
 parsed at run time. The observed state is our reading of the vendor's word:
 
 =============  =====================================================================
@@ -374,9 +373,8 @@ CISCO_POWER_REDUNDANCY = {
     "inPwrSrcRedundant": Verdict.REDUNDANT,
     "psRedundantSingleInput": Verdict.REDUNDANT,
 }
-# SNMPv2-TC TruthValue (true(1), false(2)): the SMI's own textual convention, which the
-# generator does not compile, so by number
-TRUTH_REDUNDANT: StateMap = {1: (State.OK, "true"), 2: (State.WARNING, "false")}
+# cswRingRedundant, an SNMPv2-TC TruthValue: is the stack ring redundant
+TRUTH_REDUNDANT = {"true": State.OK, "false": State.WARNING}
 JNX_FRU_STATE = {  # JUNIPER-MIB jnxFruState
     "unknown": State.UNKNOWN,
     "empty": State.ABSENT,
