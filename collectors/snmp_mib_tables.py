@@ -16,6 +16,12 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
     mibs/ENTITY-MIB.txt
     mibs/ENTITY-SENSOR-MIB.txt
     mibs/ENTITY-STATE-MIB.txt
+    mibs/FAN-MIB.txt
+    mibs/HP-ICF-CHASSIS.txt
+    mibs/HP-ICF-OID.txt
+    mibs/HUAWEI-ENTITY-EXTENT-MIB.txt
+    mibs/HUAWEI-MIB.txt
+    mibs/HUAWEI-STACK-MIB.txt
     mibs/IANA-ENTITY-MIB.txt
     mibs/IDRAC-MIB-SMIv2.txt
     mibs/IF-MIB.txt
@@ -23,7 +29,9 @@ Compiled from these MIB files (see mibs/README.md for where each comes from):
     mibs/JUNIPER-MIB.txt
     mibs/JUNIPER-SMI.txt
     mibs/LLDP-MIB.txt
+    mibs/POWERSUPPLY-MIB.txt
     mibs/SNMPv2-MIB.txt
+    mibs/SNMPv2-TC.txt
 
 OBJECTS: "MODULE::name" -> numeric OID. ENUMS: "MODULE::name" -> {label: number}, for objects
 with an enumerated syntax (also through a textual convention) and for the textual
@@ -133,6 +141,52 @@ OBJECTS: dict[str, str] = {
     'ENTITY-STATE-MIB::entStateOper': '1.3.6.1.2.1.131.1.1.1.3',
     'ENTITY-STATE-MIB::entStateTable': '1.3.6.1.2.1.131.1.1',
     'ENTITY-STATE-MIB::entityStateMIB': '1.3.6.1.2.1.131',
+    'FAN-MIB::hpicfEntityFan': '1.3.6.1.4.1.11.2.14.11.5.1.54.2',
+    'FAN-MIB::hpicfFanEntry': '1.3.6.1.4.1.11.2.14.11.5.1.54.2.1.1',
+    'FAN-MIB::hpicfFanMIB': '1.3.6.1.4.1.11.2.14.11.5.1.54',
+    'FAN-MIB::hpicfFanState': '1.3.6.1.4.1.11.2.14.11.5.1.54.2.1.1.4',
+    'FAN-MIB::hpicfFanTable': '1.3.6.1.4.1.11.2.14.11.5.1.54.2.1',
+    'HP-ICF-CHASSIS::hpicfChassis': '1.3.6.1.4.1.11.2.14.11.1.2',
+    'HP-ICF-CHASSIS::hpicfChassisMib': '1.3.6.1.4.1.11.2.14.10.2.3',
+    'HP-ICF-CHASSIS::hpicfSensorDescr': '1.3.6.1.4.1.11.2.14.11.1.2.6.1.7',
+    'HP-ICF-CHASSIS::hpicfSensorEntry': '1.3.6.1.4.1.11.2.14.11.1.2.6.1',
+    'HP-ICF-CHASSIS::hpicfSensorObjectId': '1.3.6.1.4.1.11.2.14.11.1.2.6.1.2',
+    'HP-ICF-CHASSIS::hpicfSensorStatus': '1.3.6.1.4.1.11.2.14.11.1.2.6.1.4',
+    'HP-ICF-CHASSIS::hpicfSensorTable': '1.3.6.1.4.1.11.2.14.11.1.2.6',
+    'HP-ICF-OID::chassis': '1.3.6.1.4.1.11.2.3.7.8',
+    'HP-ICF-OID::hp': '1.3.6.1.4.1.11',
+    'HP-ICF-OID::hpSwitch': '1.3.6.1.4.1.11.2.14.11.5.1',
+    'HP-ICF-OID::hpSystem': '1.3.6.1.4.1.11.2.3',
+    'HP-ICF-OID::hpicfAdmin': '1.3.6.1.4.1.11.2.14.10',
+    'HP-ICF-OID::hpicfCommon': '1.3.6.1.4.1.11.2.14.11.1',
+    'HP-ICF-OID::hpicfObjectModules': '1.3.6.1.4.1.11.2.14.10.2',
+    'HP-ICF-OID::hpicfObjects': '1.3.6.1.4.1.11.2.14.11',
+    'HP-ICF-OID::hpicfSwitch': '1.3.6.1.4.1.11.2.14.11.5',
+    'HP-ICF-OID::icf': '1.3.6.1.4.1.11.2.14',
+    'HP-ICF-OID::icfFanSensor': '1.3.6.1.4.1.11.2.3.7.8.3.2',
+    'HP-ICF-OID::icfPowerSupplySensor': '1.3.6.1.4.1.11.2.3.7.8.3.1',
+    'HP-ICF-OID::icfSensors': '1.3.6.1.4.1.11.2.3.7.8.3',
+    'HP-ICF-OID::netElement': '1.3.6.1.4.1.11.2.3.7',
+    'HP-ICF-OID::nm': '1.3.6.1.4.1.11.2',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityExtObjects': '1.3.6.1.4.1.2011.5.25.31.1',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityExtentMIB': '1.3.6.1.4.1.2011.5.25.31',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityFanPresent': '1.3.6.1.4.1.2011.5.25.31.1.1.10.1.6',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityFanState': '1.3.6.1.4.1.2011.5.25.31.1.1.10.1.7',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityPwrPresent': '1.3.6.1.4.1.2011.5.25.31.1.1.18.1.5',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityPwrState': '1.3.6.1.4.1.2011.5.25.31.1.1.18.1.6',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityState': '1.3.6.1.4.1.2011.5.25.31.1.1',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwFanStatusEntry': '1.3.6.1.4.1.2011.5.25.31.1.1.10.1',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwFanStatusTable': '1.3.6.1.4.1.2011.5.25.31.1.1.10',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwPwrStatusEntry': '1.3.6.1.4.1.2011.5.25.31.1.1.18.1',
+    'HUAWEI-ENTITY-EXTENT-MIB::hwPwrStatusTable': '1.3.6.1.4.1.2011.5.25.31.1.1.18',
+    'HUAWEI-MIB::huawei': '1.3.6.1.4.1.2011',
+    'HUAWEI-MIB::huaweiMgmt': '1.3.6.1.4.1.2011.5',
+    'HUAWEI-MIB::hwDatacomm': '1.3.6.1.4.1.2011.5.25',
+    'HUAWEI-STACK-MIB::huaweiStackMIB': '1.3.6.1.4.1.2011.5.25.183',
+    'HUAWEI-STACK-MIB::hwMemberStackRole': '1.3.6.1.4.1.2011.5.25.183.1.20.1.3',
+    'HUAWEI-STACK-MIB::hwStackMemberInfoEntry': '1.3.6.1.4.1.2011.5.25.183.1.20.1',
+    'HUAWEI-STACK-MIB::hwStackMemberInfoTable': '1.3.6.1.4.1.2011.5.25.183.1.20',
+    'HUAWEI-STACK-MIB::hwStackObject': '1.3.6.1.4.1.2011.5.25.183.1',
     'IANA-ENTITY-MIB::ianaEntityMIB': '1.3.6.1.2.1.216',
     'IDRAC-MIB-SMIv2::amperageProbeIndex': '1.3.6.1.4.1.674.10892.5.4.600.30.1.2',
     'IDRAC-MIB-SMIv2::amperageProbeLocationName': '1.3.6.1.4.1.674.10892.5.4.600.30.1.8',
@@ -237,6 +291,11 @@ OBJECTS: dict[str, str] = {
     'LLDP-MIB::lldpRemTable': '1.0.8802.1.1.2.1.4.1',
     'LLDP-MIB::lldpRemTimeMark': '1.0.8802.1.1.2.1.4.1.1.1',
     'LLDP-MIB::lldpRemoteSystemsData': '1.0.8802.1.1.2.1.4',
+    'POWERSUPPLY-MIB::hpicfEntityPs': '1.3.6.1.4.1.11.2.14.11.5.1.55.1',
+    'POWERSUPPLY-MIB::hpicfPsEntry': '1.3.6.1.4.1.11.2.14.11.5.1.55.1.1.1',
+    'POWERSUPPLY-MIB::hpicfPsMIB': '1.3.6.1.4.1.11.2.14.11.5.1.55',
+    'POWERSUPPLY-MIB::hpicfPsState': '1.3.6.1.4.1.11.2.14.11.5.1.55.1.1.1.2',
+    'POWERSUPPLY-MIB::hpicfPsTable': '1.3.6.1.4.1.11.2.14.11.5.1.55.1.1',
     'SNMPv2-MIB::snmpMIB': '1.3.6.1.6.3.1',
     'SNMPv2-MIB::snmpMIBObjects': '1.3.6.1.6.3.1.1',
     'SNMPv2-MIB::sysDescr': '1.3.6.1.2.1.1.1',
@@ -255,6 +314,7 @@ ENUMS: dict[str, dict[str, int]] = {
     'CISCO-ENVMON-MIB::CiscoEnvMonState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
     'CISCO-ENVMON-MIB::ciscoEnvMonFanState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
     'CISCO-ENVMON-MIB::ciscoEnvMonSupplyState': {'normal': 1, 'warning': 2, 'critical': 3, 'shutdown': 4, 'notPresent': 5, 'notFunctioning': 6},
+    'CISCO-STACKWISE-MIB::cswRingRedundant': {'true': 1, 'false': 2},
     'DELL-NETWORKING-CHASSIS-MIB::dellNetFanTrayOperStatus': {'up': 1, 'down': 2, 'absent': 3},
     'DELL-NETWORKING-CHASSIS-MIB::dellNetPowerSupplyOperStatus': {'up': 1, 'down': 2, 'absent': 3},
     'DELL-RAC-MIB::DellStatus': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
@@ -268,6 +328,14 @@ ENUMS: dict[str, dict[str, int]] = {
     'ENTITY-SENSOR-MIB::entPhySensorOperStatus': {'ok': 1, 'unavailable': 2, 'nonoperational': 3},
     'ENTITY-STATE-MIB::EntityOperState': {'unknown': 1, 'disabled': 2, 'enabled': 3, 'testing': 4},
     'ENTITY-STATE-MIB::entStateOper': {'unknown': 1, 'disabled': 2, 'enabled': 3, 'testing': 4},
+    'FAN-MIB::HpicfDcFanState': {'failed': 0, 'removed': 1, 'off': 2, 'underspeed': 3, 'overspeed': 4, 'ok': 5, 'maxstate': 6},
+    'FAN-MIB::hpicfFanState': {'failed': 0, 'removed': 1, 'off': 2, 'underspeed': 3, 'overspeed': 4, 'ok': 5, 'maxstate': 6},
+    'HP-ICF-CHASSIS::hpicfSensorStatus': {'unknown': 1, 'bad': 2, 'warning': 3, 'good': 4, 'notPresent': 5},
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityFanPresent': {'present': 1, 'absent': 2},
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityFanState': {'normal': 1, 'abnormal': 2},
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityPwrPresent': {'present': 1, 'absent': 2},
+    'HUAWEI-ENTITY-EXTENT-MIB::hwEntityPwrState': {'supply': 1, 'notSupply': 2, 'sleep': 3, 'unknown': 4},
+    'HUAWEI-STACK-MIB::hwMemberStackRole': {'master': 1, 'standby': 2, 'slave': 3},
     'IANA-ENTITY-MIB::IANAPhysicalClass': {'other': 1, 'unknown': 2, 'chassis': 3, 'backplane': 4, 'container': 5, 'powerSupply': 6, 'fan': 7, 'sensor': 8, 'module': 9, 'port': 10, 'stack': 11, 'cpu': 12, 'energyObject': 13, 'battery': 14, 'storageDrive': 15},
     'IDRAC-MIB-SMIv2::ObjectStatusEnum': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCritical': 4, 'critical': 5, 'nonRecoverable': 6},
     'IDRAC-MIB-SMIv2::StatusProbeEnum': {'other': 1, 'unknown': 2, 'ok': 3, 'nonCriticalUpper': 4, 'criticalUpper': 5, 'nonRecoverableUpper': 6, 'nonCriticalLower': 7, 'criticalLower': 8, 'nonRecoverableLower': 9, 'failed': 10},
@@ -286,4 +354,6 @@ ENUMS: dict[str, dict[str, int]] = {
     'JUNIPER-MIB::jnxFruState': {'unknown': 1, 'empty': 2, 'present': 3, 'ready': 4, 'announceOnline': 5, 'online': 6, 'anounceOffline': 7, 'offline': 8, 'diagnostic': 9, 'standby': 10},
     'JUNIPER-MIB::jnxFruType': {'other': 1, 'clockGenerator': 2, 'flexiblePicConcentrator': 3, 'switchingAndForwardingModule': 4, 'controlBoard': 5, 'routingEngine': 6, 'powerEntryModule': 7, 'frontPanelModule': 8, 'switchInterfaceBoard': 9, 'processorMezzanineBoardForSIB': 10, 'portInterfaceCard': 11, 'craftInterfacePanel': 12, 'fan': 13, 'lineCardChassis': 14, 'forwardingEngineBoard': 15, 'protectedSystemDomain': 16, 'powerDistributionUnit': 17, 'powerSupplyModule': 18, 'switchFabricBoard': 19, 'adapterCard': 20},
     'JUNIPER-MIB::jnxOperatingState': {'unknown': 1, 'running': 2, 'ready': 3, 'reset': 4, 'runningAtFullSpeed': 5, 'down': 6, 'standby': 7},
+    'POWERSUPPLY-MIB::HpicfDcPsState': {'psNotPresent': 1, 'psNotPlugged': 2, 'psPowered': 3, 'psFailed': 4, 'psPermFailure': 5, 'psMax': 6, 'psAuxFailure': 7, 'psNotPowered': 8, 'psAuxNotPowered': 9},
+    'POWERSUPPLY-MIB::hpicfPsState': {'psNotPresent': 1, 'psNotPlugged': 2, 'psPowered': 3, 'psFailed': 4, 'psPermFailure': 5, 'psMax': 6, 'psAuxFailure': 7, 'psNotPowered': 8, 'psAuxNotPowered': 9},
 }

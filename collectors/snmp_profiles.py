@@ -5,10 +5,9 @@ the MIB's own enumeration labels to observed states; the numbers (OIDs, label ->
 come from ``collectors.snmp_mib_tables``, which mibs/generate.py compiles from the MIB
 files in mibs/ (mibs/README.md says where each comes from). The tables are built at
 import: a name or label the MIBs do not define, or a value of the MIB's enumeration a
-value table leaves unmapped, raises ProfileError. Columns whose MIB gives no enumeration
-(SNMPv2-TC TruthValue, which the generator does not compile) and the profiles whose MIB
-is not in mibs/ (aruba-cx, hpe-ilo, hp-procurve, foundry, huawei, supermicro) still carry
-numbers, each with the MIB object it names. Nothing here is
+value table leaves unmapped, raises ProfileError. The profiles whose MIB is not in mibs/
+(aruba-cx, hpe-ilo, foundry, supermicro) still carry numbers, each with the MIB object it
+names. Nothing here is
 parsed at run time. The observed state is our reading of the vendor's word:
 
 =============  =====================================================================
@@ -374,9 +373,8 @@ CISCO_POWER_REDUNDANCY = {
     "inPwrSrcRedundant": Verdict.REDUNDANT,
     "psRedundantSingleInput": Verdict.REDUNDANT,
 }
-# SNMPv2-TC TruthValue (true(1), false(2)): the SMI's own textual convention, which the
-# generator does not compile, so by number
-TRUTH_REDUNDANT: StateMap = {1: (State.OK, "true"), 2: (State.WARNING, "false")}
+# cswRingRedundant, an SNMPv2-TC TruthValue: is the stack ring redundant
+TRUTH_REDUNDANT = {"true": State.OK, "false": State.WARNING}
 JNX_FRU_STATE = {  # JUNIPER-MIB jnxFruState
     "unknown": State.UNKNOWN,
     "empty": State.ABSENT,
@@ -422,33 +420,39 @@ FOUNDRY_OPER: StateMap = {  # FOUNDRY-SN-AGENT-MIB snChasPwrSupplyOperStatus/snC
     2: (State.OK, "normal"),
     3: (State.FAILED, "failure"),
 }
-HP_PS_STATE: StateMap = {  # HP-ICF-POWERSUPPLY-MIB hpicfPsState
-    1: (State.ABSENT, "psNotPresent"),
-    2: (State.FAILED, "psNotPlugged"),
-    3: (State.OK, "psPowered"),
-    4: (State.FAILED, "psFailed"),
-    5: (State.FAILED, "psPermFailure"),
-    6: (State.UNKNOWN, "psMax"),
-    7: (State.FAILED, "psAuxFailure"),
-    8: (State.FAILED, "psNotPowered"),
-    9: (State.FAILED, "psAuxNotPowered"),
+HP_PS_STATE = {  # HP's POWERSUPPLY-MIB HpicfDcPsState
+    "psNotPresent": State.ABSENT,
+    "psNotPlugged": State.FAILED,
+    "psPowered": State.OK,
+    "psFailed": State.FAILED,
+    "psPermFailure": State.FAILED,
+    "psMax": State.UNKNOWN,
+    "psAuxFailure": State.FAILED,
+    "psNotPowered": State.FAILED,
+    "psAuxNotPowered": State.FAILED,
 }
-HP_FAN_STATE: StateMap = {  # HP-ICF-FAN-MIB hpicfFanState
-    0: (State.FAILED, "failed"),
-    1: (State.ABSENT, "removed"),
-    2: (State.FAILED, "off"),
-    3: (State.WARNING, "underspeed"),
-    4: (State.WARNING, "overspeed"),
-    5: (State.OK, "ok"),
-    6: (State.UNKNOWN, "maxstate"),
+HP_FAN_STATE = {  # HP's FAN-MIB HpicfDcFanState
+    "failed": State.FAILED,
+    "removed": State.ABSENT,
+    "off": State.FAILED,
+    "underspeed": State.WARNING,
+    "overspeed": State.WARNING,
+    "ok": State.OK,
+    "maxstate": State.UNKNOWN,
 }
-HP_SENSOR_STATUS: StateMap = {  # HP-ICF-CHASSIS hpicfSensorStatus
-    1: (State.UNKNOWN, "unknown"),
-    2: (State.FAILED, "bad"),
-    3: (State.WARNING, "warning"),
-    4: (State.OK, "good"),
-    5: (State.ABSENT, "notPresent"),
+HP_SENSOR_STATUS = {  # HP-ICF-CHASSIS hpicfSensorStatus
+    "unknown": State.UNKNOWN,
+    "bad": State.FAILED,
+    "warning": State.WARNING,
+    "good": State.OK,
+    "notPresent": State.ABSENT,
 }
+# hpicfSensorObjectId is an OID (the sensor's kind, from HP-ICF-OID); rows are kept by its
+# last sub-identifier, as for any OID-valued type column
+HP_SENSOR_TYPES = frozenset(
+    int(oid(f"HP-ICF-OID::{kind}").rpartition(".")[2])
+    for kind in ("icfPowerSupplySensor", "icfFanSensor")
+)
 ARUBA_PSU_STATE: StateMap = {  # ARUBAWIRED-POWERSUPPLY-MIB, state as an enumeration
     1: (State.OK, "ok"),
     2: (State.ABSENT, "absent"),
@@ -468,18 +472,20 @@ ARUBA_PSU_STATE: StateMap = {  # ARUBAWIRED-POWERSUPPLY-MIB, state as an enumera
     16: (State.FAILED, "over voltage"),
     17: (State.FAILED, "under voltage"),
 }
-HUAWEI_FAN_STATE: StateMap = {1: (State.OK, "normal"), 2: (State.FAILED, "abnormal")}
-HUAWEI_PWR_STATE: StateMap = {  # HUAWEI-ENTITY-EXTENT-MIB hwEntityPwrState
-    1: (State.OK, "supply"),
-    2: (State.FAILED, "notSupply"),
-    3: (State.WARNING, "sleep"),
-    4: (State.UNKNOWN, "unknown"),
+HUAWEI_FAN_STATE = {  # HUAWEI-ENTITY-EXTENT-MIB hwEntityFanState
+    "normal": State.OK,
+    "abnormal": State.FAILED,
 }
-HUAWEI_PRESENT_ABSENT = frozenset({2})  # hwEntityPwrPresent / hwEntityFanPresent: 1 present
-HUAWEI_STACK_ROLE: StateMap = {
-    1: (State.OK, "master"),
-    2: (State.OK, "standby"),
-    3: (State.OK, "slave"),
+HUAWEI_PWR_STATE = {  # HUAWEI-ENTITY-EXTENT-MIB hwEntityPwrState
+    "supply": State.OK,
+    "notSupply": State.FAILED,
+    "sleep": State.WARNING,
+    "unknown": State.UNKNOWN,
+}
+HUAWEI_STACK_ROLE = {  # HUAWEI-STACK-MIB hwMemberStackRole: any role is a member serving
+    "master": State.OK,
+    "standby": State.OK,
+    "slave": State.OK,
 }
 DELL_STATUS = {  # IDRAC-MIB-SMIv2 ObjectStatusEnum
     "other": State.UNKNOWN,
@@ -727,37 +733,28 @@ FOUNDRY = (
 )
 
 HP_PROCURVE = (
-    StatusTable(
-        "HP-ICF-POWERSUPPLY-MIB",
-        "hpicfPsState",
+    table(
+        "POWERSUPPLY-MIB::hpicfPsState",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.11.2.14.11.5.1.55.1.1.1",
-        2,
         HP_PS_STATE,
         name_template="Power Supply #{index}",
     ),
-    StatusTable(
-        "HP-ICF-FAN-MIB",
-        "hpicfFanState",
+    table(
+        "FAN-MIB::hpicfFanState",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.11.2.14.11.5.1.54.2.1.1",
-        4,
         HP_FAN_STATE,
         name_template="Fan #{index}",
     ),
-    StatusTable(
-        "HP-ICF-CHASSIS",
-        "hpicfSensorStatus",
+    table(
+        "HP-ICF-CHASSIS::hpicfSensorStatus",
         Role.OTHER,
         "sensor",
-        "1.3.6.1.4.1.11.2.14.11.1.2.6.1",
-        4,
         HP_SENSOR_STATUS,
-        name=7,
-        type_column=2,  # hpicfSensorObjectId: an OID, compared by its last sub-identifier
-        types=frozenset({1, 2}),  # icfPowerSupplySensor (...8.3.1), icfFanSensor (...8.3.2)
+        name="hpicfSensorDescr",
+        type_column="hpicfSensorObjectId",
+        types=HP_SENSOR_TYPES,  # icfPowerSupplySensor, icfFanSensor
     ),
 )
 
@@ -776,37 +773,28 @@ ARUBA_CX = (
 )
 
 HUAWEI = (
-    StatusTable(
-        "HUAWEI-ENTITY-EXTENT-MIB",
-        "hwEntityPwrState",
+    table(
+        "HUAWEI-ENTITY-EXTENT-MIB::hwEntityPwrState",
         Role.PSU,
         "psu",
-        "1.3.6.1.4.1.2011.5.25.31.1.1.18.1",
-        6,
         HUAWEI_PWR_STATE,
         name_template="PWR {index}",
-        present=5,
-        absent_values=HUAWEI_PRESENT_ABSENT,
+        present="hwEntityPwrPresent",
+        absent=("absent",),
     ),
-    StatusTable(
-        "HUAWEI-ENTITY-EXTENT-MIB",
-        "hwEntityFanState",
+    table(
+        "HUAWEI-ENTITY-EXTENT-MIB::hwEntityFanState",
         Role.FAN,
         "fan",
-        "1.3.6.1.4.1.2011.5.25.31.1.1.10.1",
-        7,
         HUAWEI_FAN_STATE,
         name_template="Slot {index} fan",
-        present=6,
-        absent_values=HUAWEI_PRESENT_ABSENT,
+        present="hwEntityFanPresent",
+        absent=("absent",),
     ),
-    StatusTable(
-        "HUAWEI-STACK-MIB",
-        "hwMemberStackRole",
+    table(
+        "HUAWEI-STACK-MIB::hwMemberStackRole",
         Role.OTHER,
         "stack-member",
-        "1.3.6.1.4.1.2011.5.25.183.1.20.1",
-        3,
         HUAWEI_STACK_ROLE,
         name_template="stack member {index}",
     ),

@@ -39,6 +39,10 @@ TABLES_HEADER = (
 )
 # modules compiled for their definitions only (the SMI itself, the project's own MIB)
 NOT_TABLES = frozenset({"SNMPv2-SMI", "SNMPv2-CONF", "SNMPv2-TC", "HOTSPARE-MIB"})
+# The SMI's modules are pysmi's stubs when other modules import from them. SNMPv2-TC,
+# where mibs/ has it (an excerpt: TruthValue), is also compiled on its own, for its
+# textual conventions only, so that a column of such a type gets its enumeration.
+SMI_TC = "SNMPv2-TC"
 _DEFINITIONS = re.compile(r"^\s*([A-Za-z][A-Za-z0-9-]*)\s+DEFINITIONS\s*::=\s*BEGIN", re.M)
 
 
@@ -55,8 +59,11 @@ def modules_in(directory: Path) -> dict[str, Path]:
     return found
 
 
-def compile_mibs(names: list[str], sources: list[Path]) -> dict[str, dict]:
-    """{module: pysmi's JSON document} for ``names`` (and what they import)."""
+def compile_mibs(
+    names: list[str], sources: list[Path], from_source: tuple[str, ...] = ()
+) -> dict[str, dict]:
+    """{module: pysmi's JSON document} for ``names`` (and what they import); the SMI's
+    modules are stubs, except those in ``from_source``."""
     from pysmi.codegen import JsonCodeGen
     from pysmi.compiler import MibCompiler
     from pysmi.parser import SmiStarParser
@@ -71,7 +78,7 @@ def compile_mibs(names: list[str], sources: list[Path]) -> dict[str, dict]:
 
     compiler = MibCompiler(SmiStarParser(), JsonCodeGen(), CallbackWriter(write))
     compiler.add_sources(*(FileReader(str(s)) for s in sources))
-    compiler.add_searchers(StubSearcher(*JsonCodeGen.baseMibs))
+    compiler.add_searchers(StubSearcher(*(m for m in JsonCodeGen.baseMibs if m not in from_source)))
     # ignoreErrors: the SMI's own modules are stubs; each asked-for module's status is checked
     status = compiler.compile(*names, rebuild=True, genTexts=False, ignoreErrors=True)
     failed = {n: str(status.get(n)) for n in names if str(status.get(n)) != "compiled"}
@@ -190,7 +197,9 @@ def generate() -> dict[Path, str]:
 
     files = modules_in(MIBS)
     docs = compile_mibs(sorted(set(files) - set(JsonCodeGen.baseMibs)), [MIBS])
-    profile_files = {m: p for m, p in files.items() if m not in NOT_TABLES}
+    if SMI_TC in files:
+        docs.update(compile_mibs([SMI_TC], [MIBS], from_source=(SMI_TC,)))
+    profile_files = {m: p for m, p in files.items() if m not in NOT_TABLES - {SMI_TC}}
     objects, enums = tables({m: d for m, d in docs.items() if m in files})
     return {
         HOTSPARE_OUTPUT: render(docs["HOTSPARE-MIB"]),

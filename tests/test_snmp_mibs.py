@@ -61,6 +61,33 @@ def test_numbers_come_from_the_mib():
     assert p.ENT_CLASS_POWER_SUPPLY == 6 and p.IF_STATUS_WORDS[7] == "lowerLayerDown"
 
 
+def test_a_truthvalue_column_is_mapped_by_label_through_snmpv2_tc():
+    assert tables.ENUMS["CISCO-STACKWISE-MIB::cswRingRedundant"] == {"true": 1, "false": 2}
+    assert p.CISCO_STACK_RING.states == {1: (State.OK, "true"), 2: (State.WARNING, "false")}
+
+
+def test_the_hp_and_huawei_tables_come_from_their_mibs():
+    ps, fan, sensor = p.HP_PROCURVE
+    assert (ps.mib, ps.entry, ps.status) == (
+        "POWERSUPPLY-MIB",
+        "1.3.6.1.4.1.11.2.14.11.5.1.55.1.1.1",
+        2,
+    )
+    assert ps.states[9] == (State.FAILED, "psAuxNotPowered")
+    assert (fan.entry, fan.status, fan.states[0]) == (
+        "1.3.6.1.4.1.11.2.14.11.5.1.54.2.1.1",
+        4,
+        (State.FAILED, "failed"),
+    )
+    # rows kept by the last arc of hpicfSensorObjectId: icfPowerSupplySensor, icfFanSensor
+    assert (sensor.name, sensor.type_column, sensor.types) == (7, 2, frozenset({1, 2}))
+    pwr, fans, stack = p.HUAWEI
+    assert (pwr.entry, pwr.status, pwr.present) == ("1.3.6.1.4.1.2011.5.25.31.1.1.18.1", 6, 5)
+    assert pwr.absent_values == fans.absent_values == frozenset({2})
+    assert (fans.entry, fans.status, fans.present) == ("1.3.6.1.4.1.2011.5.25.31.1.1.10.1", 7, 6)
+    assert stack.column(stack.status) == "1.3.6.1.4.1.2011.5.25.183.1.20.1.3"
+
+
 def test_a_label_the_mib_does_not_define_is_an_error():
     words = dict(p.CISCO_ENVMON_STATE, broken=State.FAILED)
     with pytest.raises(p.ProfileError, match="defines no value broken"):
