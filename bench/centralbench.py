@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -185,6 +186,8 @@ def memory_child(hosts: int, out) -> None:
         ingest.handle(topic, wire.encode(doc), retained=True)
     history.commit()
     after = h.status_kb(os.getpid())["VmRSS"]
+    history.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     out.put((before / 1024, after / 1024))
 
 
@@ -378,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not args.rate_only:
             rows += other_rows(args, broker.port, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
     table = "| figure | value | detail | target |\n|---|---|---|---|\n" + "".join(
         f"| {a} | {b} | {c_} | {d} |\n" for a, b, c_, d in rows
     )
