@@ -6,6 +6,7 @@
     python3 bench/run.py --only ipmi    # one part alone: md (node_exporter) or ipmi
     python3 bench/run.py --only net     # link-loss latency (veth in a namespace), about 2 minutes
     python3 bench/run.py --only snmp    # the SNMP sweep and trap latency (bench/snmpbench.py)
+    python3 bench/run.py --only central # the central service (bench/centralbench.py)
 
 Prints a table and appends it, with the date and the machine, to bench/RESULTS.md.
 A benchmark, not a test: nothing is asserted on time; targets are labelled met or missed.
@@ -592,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a short run (fewer runs, short windows)")
     p.add_argument(
         "--only",
-        choices=("md", "ipmi", "net", "snmp", "promotion"),
+        choices=("md", "ipmi", "net", "snmp", "promotion", "central"),
         help="run one part alone (default: md, then IPMI; net, snmp and promotion run only alone)",
     )
     p.add_argument(
@@ -611,6 +612,12 @@ def main(argv: list[str] | None = None) -> int:
 
         quick = ["--polls", "3", "--traps", "20"] if args.quick else []
         return snmpbench.main(quick + (["--no-record"] if args.no_record else []))
+    if args.only == "central":  # --runs: bare/central rate pairs; --quick: the rate alone
+        import centralbench
+
+        quick = ["--rate-only"] if args.quick else []
+        pairs = ["--pairs", str(args.runs or 3)]
+        return centralbench.main(quick + pairs + (["--no-record"] if args.no_record else []))
     if args.only == "promotion":  # network namespaces + keepalived: see bench/promotionbench.py
         import promotionbench
 

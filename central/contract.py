@@ -58,6 +58,18 @@ def id_topic(item_id: str) -> str:
     return "/".join(lv or "_" for lv in levels)
 
 
+# (the level after <site>/<host>, whether more levels follow) -> what the topic carries
+_TOPIC_KINDS = {
+    ("status", False): Kind.STATUS,
+    ("health", False): Kind.HEALTH,
+    ("events", False): Kind.EVENT,
+    ("groups", True): Kind.GROUP,
+    ("components", True): Kind.COMPONENT,
+    ("cmd", True): Kind.COMMAND,
+}
+_SCHEMA_OF = {kind: kind.value for kind in Kind} | {Kind.EVENT: "event"}
+
+
 def parse_topic(prefix: str, topic: str) -> Topic | None:
     """The site, host and kind of a topic under ``prefix``; None when it is not ours."""
     if not topic.startswith(prefix + "/"):
@@ -65,16 +77,9 @@ def parse_topic(prefix: str, topic: str) -> Topic | None:
     parts = topic[len(prefix) + 1 :].split("/")
     if len(parts) < 3 or not parts[0] or not parts[1]:
         return None
-    site, host, what, rest = parts[0], parts[1], parts[2], parts[3:]
-    kind = {
-        ("status", False): Kind.STATUS,
-        ("health", False): Kind.HEALTH,
-        ("events", False): Kind.EVENT,
-        ("groups", True): Kind.GROUP,
-        ("components", True): Kind.COMPONENT,
-        ("cmd", True): Kind.COMMAND,
-    }.get((what, bool(rest)))
-    return None if kind is None else Topic(site, host, kind, "/".join(rest))
+    rest = parts[3:]
+    kind = _TOPIC_KINDS.get((parts[2], bool(rest)))
+    return None if kind is None else Topic(parts[0], parts[1], kind, "/".join(rest))
 
 
 @functools.cache
@@ -93,7 +98,7 @@ def decode(kind: Kind, topic: Topic, payload: bytes, max_bytes: int) -> dict[str
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as e:
         raise Rejected("not_json", f"not JSON: {e}") from None
-    name = {Kind.EVENT: "event"}.get(kind, kind.value)
+    name = _SCHEMA_OF[kind]
     error = _checkers()[name](doc, "")
     if error is not None:
         raise Rejected("schema", f"does not match {name}.schema.json: {error}")

@@ -30,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from .config import MqttSettings
 from .contract import Kind, Rejected, decode, parse_topic
 from .history import History
+from .mqttsocket import BufferedClient
 from .state import Fleet, Transition
 
 log = logging.getLogger("hotspare.central.ingest")
@@ -208,7 +209,7 @@ class MqttSource:
         self._lock = threading.Lock()  # between _scheduled and the inbox, across the threads
         self._rebuild_timer: asyncio.TimerHandle | None = None
         s = settings
-        client = mqtt.Client(
+        client = BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             protocol=mqtt.MQTTv5,

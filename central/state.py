@@ -114,8 +114,11 @@ class Host:
         }
 
 
+_ENVELOPE = frozenset(("schema", "ts", "seq", "site", "host"))  # every message has these
+
+
 def _strip(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in ("schema", "ts", "seq", "site", "host")}
+    return {k: v for k, v in doc.items() if k not in _ENVELOPE}
 
 
 class Fleet:
