@@ -122,7 +122,6 @@ class Commander:
         waiter = self._waiting[nonce] = _Waiter(site, host)
         try:
             topic = f"{self.prefix}/{site}/{host}/cmd/{verb}"
-
             if not self.publish(topic, json.dumps(doc).encode()):
                 return {
                     **outcome,
