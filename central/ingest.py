@@ -333,6 +333,8 @@ class MqttSource:
         client = self.client
         if client.loop_read():
             return  # paho closed the connection and said so (``_disconnect``)
+        if client.want_write() and client.loop_write():
+            return  # the PUBACKs for what was read, now: the broker's window stays open
         sock = client.socket()
         pending = getattr(sock, "pending", None)
         if pending is not None and pending():
