@@ -1,7 +1,7 @@
 """MQTT ingest: every message is decoded, validated, applied to the fleet, recorded, fanned out.
 
 ``Ingest.handle()`` is synchronous and runs in the service's event loop (``MqttSource``
-runs paho's client there, and calls it for each message it reads). A payload that is not JSON, too large,
+hands paho's messages over from its network thread). A payload that is not JSON, too large,
 does not match its schema or names another host than its topic is **rejected**: counted by
 reason, logged (the first of each reason and topic at WARNING, the rest at DEBUG), and
 dropped; nothing a publisher sends can stop the ingest.
@@ -15,6 +15,7 @@ for a task of its own); one that raises is logged and the others still run.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl
 import threading
@@ -172,20 +173,7 @@ class Ingest:
 
 
 class MqttSource:
-    """paho-mqtt 2 over MQTT 5 inside the service's event loop: subscribes on every connect,
-    hands each message to ``on_message`` as it is read.
-
-    paho runs without a network thread of its own, through its external-loop interface: the
-    socket's readability calls ``loop_read()``, a queued packet (a PUBACK, a SUBSCRIBE)
-    registers the socket for writing until ``loop_write()`` has sent it, and ``loop_misc()``
-    (keepalive) runs every ``MISC_INTERVAL`` seconds. Every message is therefore decoded and
-    applied in the thread that read it, without a hand-over between threads. The socket is a
-    ``BufferedSocket``: bytes already read into its buffer (or decrypted inside TLS) make the
-    file descriptor no more readable, so a read that leaves complete packets there schedules
-    another at once. Only connecting (TCP and the TLS handshake, which block) runs in a worker
-    thread; paho's socket callbacks from there are passed to the loop. A lost connection, or
-    one that cannot be made, is retried after 1 s, doubling to 30 s, back to 1 s once the
-    broker accepted a connection.
+    """paho-mqtt 2 over MQTT 5: subscribes on every connect, hands messages to the loop.
 
     ``clean_start`` with no session: the fleet state comes back from the retained messages
     on every (re)connect, so nothing is lost by not keeping a session.
@@ -199,9 +187,10 @@ class MqttSource:
     """
 
     REBUILD_QUIET = 2.0
-    MISC_INTERVAL = 1.0  # paho's keepalive bookkeeping
-    MIN_DELAY = 1.0  # reconnect back-off, doubled up to MAX_DELAY
-    MAX_DELAY = 30.0
+    BATCH = 2000  # messages per turn of the event loop
+    # while messages keep coming, the loop looks for more this often instead of being woken
+    # for each one (each wake-up is a hand-over of Python's GIL between the two threads)
+    POLL = 0.005
 
     def __init__(
         self,
@@ -215,22 +204,16 @@ class MqttSource:
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.rebuilding = False  # the plain subscription of a shared-group source is on
+        self._inbox: collections.deque[tuple[str, bytes, bool]] = collections.deque()
+        self._scheduled = False  # a drain is due: the loop needs no wake-up
+        self._lock = threading.Lock()  # between _scheduled and the inbox, across the threads
         self._rebuild_timer: asyncio.TimerHandle | None = None
-        self._loop_thread: int | None = None  # set by start()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._down = asyncio.Event()  # the connection ended (set by on_disconnect)
-        self._connecting = False  # paho's connect runs in a worker thread: hands off
-        self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []  # its callbacks
-        self._stopping = False
-        self._delay = self.MIN_DELAY
-        self._reader: int | None = None  # the file descriptors registered with the loop
-        self._writer: int | None = None
-        self._read_due: asyncio.Handle | None = None  # a read of what the socket buffered
         s = settings
         client = BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             protocol=mqtt.MQTTv5,
+            reconnect_on_failure=True,
         )
         client.enable_logger(logging.getLogger("hotspare.central.paho"))
         logging.getLogger("hotspare.central.paho").setLevel(logging.WARNING)
@@ -243,203 +226,42 @@ class MqttSource:
                 keyfile=s.key_file or None,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._connect
         client.on_disconnect = self._disconnect
         client.on_subscribe = self._subscribe
         client.on_message = self._message
-        client.on_socket_open = self._socket_open
-        client.on_socket_close = self._socket_close
-        client.on_socket_register_write = self._register_write
-        client.on_socket_unregister_write = self._unregister_write
         self.client = client
 
     def start(self) -> None:
-        """Connect (and keep connecting) from the running loop; returns at once."""
         s = self.settings
-        self._loop_thread = threading.get_ident()
         self.client.connect_async(s.hostname, s.port, keepalive=s.keepalive, clean_start=True)
-        self._tasks = [
-            self.loop.create_task(self._maintain(), name="mqtt-connection"),
-            self.loop.create_task(self._misc(), name="mqtt-keepalive"),
-        ]
+        self.client.loop_start()
 
     def stop(self) -> None:
-        """Disconnect cleanly (the DISCONNECT is sent before this returns, if the socket
-        takes it) and take the socket off the loop."""
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        self._cancel_rebuild()
-        connected = not self._connecting and self.client.socket() is not None
-        if connected and self.client.disconnect() == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self.client.loop_write()  # sends DISCONNECT; paho then closes the socket
-        # else a connect is under way in its worker thread: ``_maintain`` cannot see it end
-        # (cancelled), ``_abandon`` closes what it made
-        self._unwatch()
-        self.connected.clear()
+        self.client.disconnect()
+        self.client.loop_stop()
 
-    # the connection, in the loop
-    async def _maintain(self) -> None:
-        client = self.client
-        while not self._stopping:
-            self._down.clear()
-            self._connecting = True
-            attempt = self.loop.run_in_executor(None, client.reconnect)
-            attempt.add_done_callback(self._attempted)
-            try:
-                await asyncio.shield(attempt)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # OSError, ssl's errors, a name that does not resolve
-                log.warning(
-                    "MQTT broker %s unreachable (%s: %s); retrying in %g s",
-                    self.settings.url,
-                    type(e).__name__,
-                    e,
-                    self._delay,
-                )
-            else:
-                await self._down.wait()
-            finally:
-                self._connecting = False
-            await asyncio.sleep(self._delay)
-            self._delay = min(self._delay * 2, self.MAX_DELAY)
-
-    def _attempted(self, attempt: asyncio.Future[Any]) -> None:
-        """The connect returned (in the loop, before anything else looks at the client):
-        the socket callbacks paho made meanwhile take effect, so the loop reads and writes
-        the socket from now on. A connect that completes after ``stop()`` is closed."""
-        self._connecting = False
-        deferred, self._deferred = self._deferred, []
-        for fn, args in deferred:
-            fn(*args)
-        if self._stopping and not attempt.cancelled() and attempt.exception() is None:
-            self.client.disconnect()
-            self.client.loop_write()
-            self._unwatch()
-
-    async def _misc(self) -> None:
-        client = self.client
-        while True:
-            await asyncio.sleep(self.MISC_INTERVAL)
-            if not self._connecting and client.socket() is not None:
-                client.loop_misc()
-
-    # the socket, in the loop
-    def _readable(self) -> None:
-        if self._read_due is not None:  # this read, or one the descriptor made redundant
-            self._read_due.cancel()
-            self._read_due = None
-        client = self.client
-        if client.loop_read():
-            return  # paho closed the connection and said so (``_disconnect``)
-        if client.want_write() and client.loop_write():
-            return  # the PUBACKs for what was read, now: the broker's window stays open
-        sock = client.socket()
-        pending = getattr(sock, "pending", None)
-        if pending is not None and pending():
-            # bytes in the buffer (or inside TLS): the descriptor will not say so
-            self._read_due = self.loop.call_soon(self._readable)
-
-    def _writable(self) -> None:
-        self.client.loop_write()
-
-    def _in_loop(self, fn: Callable[..., None], *args: Any) -> None:
-        if threading.get_ident() == self._loop_thread:
-            fn(*args)
-        else:  # from paho's connect, in its worker thread: once it returned
-            self._deferred.append((fn, args))
-
-    def _socket_open(self, client, userdata, sock) -> None:
-        self._in_loop(self._watch, sock.fileno())
-
-    def _socket_close(self, client, userdata, sock) -> None:
-        self._in_loop(self._unwatch)
-
-    def _register_write(self, client, userdata, sock) -> None:
-        self._in_loop(self._watch_writes, sock.fileno())
-
-    def _unregister_write(self, client, userdata, sock) -> None:
-        self._in_loop(self._unwatch_writes)
-
-    def _watch(self, fd: int) -> None:
-        self._unwatch()
-        self._reader = fd
-        self.loop.add_reader(fd, self._readable)
-
-    def _unwatch(self) -> None:
-        self._unwatch_writes()
-        if self._read_due is not None:
-            self._read_due.cancel()
-            self._read_due = None
-        if self._reader is not None:
-            self.loop.remove_reader(self._reader)
-            self._reader = None
-
-    def _watch_writes(self, fd: int) -> None:
-        if self._writer is None and fd == self._reader:
-            self._writer = fd
-            self.loop.add_writer(fd, self._writable)
-
-    def _unwatch_writes(self) -> None:
-        if self._writer is not None:
-            self.loop.remove_writer(self._writer)
-            self._writer = None
-
-    # paho's callbacks, in the loop
+    # paho's thread
     def _connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if reason_code.is_failure:
             log.warning("MQTT broker %s refused the connection: %s", self.settings.url, reason_code)
             return
-        self._delay = self.MIN_DELAY
         log.info(
             "MQTT connected to %s; subscribing to %s", self.settings.url, self.settings.subscription
         )
         topics = [(self.settings.subscription, 1)]
         if self.settings.shared_group:
             topics.append((self._plain, 1))
-            self._rebuild_started()
+            self.loop.call_soon_threadsafe(self._rebuild_started)
         client.subscribe(topics)
-        self.connected.set()
-
-    def _disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
-        self.connected.clear()
-        self._cancel_rebuild()
-        if self._stopping:
-            log.info("MQTT disconnected from %s", self.settings.url)
-        else:
-            log.warning(
-                "MQTT connection to %s lost (%s); reconnecting in %g s",
-                self.settings.url,
-                reason_code,
-                self._delay,
-            )
-        self._down.set()
-
-    def _subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
-        if any(rc.is_failure for rc in reason_codes):
-            log.error(
-                "MQTT broker refused the subscription %s: %s",
-                self.settings.subscription,
-                reason_codes,
-            )
-            return
-        self.subscribed.set()
-
-    def _message(self, client, userdata, msg) -> None:
-        retained = bool(msg.retain)
-        if retained and self.rebuilding:
-            self._rearm()
-        try:
-            self._on_message(msg.topic, msg.payload, retained)
-        except Exception:  # paho would leave its packet half-handled
-            log.exception("handling a message on %s failed", msg.topic[:200])
+        self.loop.call_soon_threadsafe(self.connected.set)
 
     @property
     def _plain(self) -> str:
         return f"{self.settings.topic_prefix}/#"
 
-    # the retained-state read of a shared-group source
+    # loop side: the retained-state read of a shared-group source
     def _rebuild_started(self) -> None:
         self.rebuilding = True
         self._rearm()
@@ -449,14 +271,60 @@ class MqttSource:
             self._rebuild_timer.cancel()
         self._rebuild_timer = self.loop.call_later(self.REBUILD_QUIET, self._rebuild_done)
 
-    def _cancel_rebuild(self) -> None:
-        if self._rebuild_timer is not None:
-            self._rebuild_timer.cancel()
-            self._rebuild_timer = None
-
     def _rebuild_done(self) -> None:
         self._rebuild_timer = None
         if self.rebuilding:
             self.rebuilding = False
             self.client.unsubscribe(self._plain)
             log.info("retained state read; now on the shared subscription only")
+
+    def _deliver(self, topic: str, payload: bytes, retained: bool) -> None:
+        if retained and self.rebuilding:
+            self._rearm()
+        self._on_message(topic, payload, retained)
+
+    def _disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        log.warning("MQTT connection to %s lost (%s); reconnecting", self.settings.url, reason_code)
+        self.loop.call_soon_threadsafe(self.connected.clear)
+
+    def _subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            log.error(
+                "MQTT broker refused the subscription %s: %s",
+                self.settings.subscription,
+                reason_codes,
+            )
+            return
+        self.loop.call_soon_threadsafe(self.subscribed.set)
+
+    def _message(self, client, userdata, msg) -> None:
+        # an idle loop is woken by the first message; a busy one polls (``_drain``)
+        item = (msg.topic, msg.payload, bool(msg.retain))
+        with self._lock:
+            self._inbox.append(item)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.loop.call_soon_threadsafe(self._drain)
+
+    # loop side
+    def _drain(self) -> None:
+        """Take what arrived, up to ``BATCH`` messages a turn (HTTP and timers run between
+        turns). After a turn that found something, look again in ``POLL`` seconds without
+        being woken; a turn that finds nothing lets the next message wake the loop."""
+        inbox = self._inbox
+        took = 0
+        while took < self.BATCH and inbox:
+            topic, payload, retained = inbox.popleft()
+            took += 1
+            self._deliver(topic, payload, retained)
+        if inbox:
+            self.loop.call_soon(self._drain)
+        elif took:
+            self.loop.call_later(self.POLL, self._drain)
+        else:
+            with self._lock:
+                if not inbox:
+                    self._scheduled = False
+                    return
+            self.loop.call_soon(self._drain)
