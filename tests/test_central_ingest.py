@@ -5,6 +5,7 @@ subscriptions, and the transition subscribers (the alert-routing seam)."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -254,6 +255,32 @@ def test_shared_subscription_instances_rebuild_from_retained_and_split_the_live_
     ]
     assert sum(got) == 20
     assert all(n > 0 for n in got), got
+
+
+def test_the_service_reconnects_after_the_broker_restarts_and_disconnects_cleanly(
+    broker, agents, centrals, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="hotspare.central.ingest")
+    c = centrals(write_config(tmp_path / "c.toml", broker.port, str(tmp_path / "c.db")))
+    connected = lambda: c.call(lambda: c.central.source.connected.is_set())  # noqa: E731
+    assert connected()
+    broker.stop()
+    wait_for(lambda: not connected(), what="the loss noticed")
+    broker.start()  # same port, no retained state, no sessions
+    wait_for(connected, timeout=30, what="reconnected")
+    assert "lost" in caplog.text and caplog.text.count("MQTT connected to") >= 2
+    # and it subscribed again: a new agent's state arrives
+    agents("dc1", "web-01", {"power": "degraded"})
+    wait_for(
+        lambda: (h := host_of(c, "dc1", "web-01")) and h["state"] == "degraded",
+        timeout=30,
+        what="ingest after the restart",
+    )
+    c.stop()
+    # stopped: the broker saw a clean DISCONNECT
+    assert c.central.source.client.socket() is None
+    client_id = c.central.source.settings.client_id
+    wait_for(lambda: f"Client {client_id} disconnected" in broker.log_tail(), what="DISCONNECT")
 
 
 def test_ingest_without_a_broker_takes_cleared_groups_and_ignores_commands(tmp_path):
