@@ -137,6 +137,20 @@ def browser():
             b.close()
 
 
+def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A new CA and a server certificate for localhost and 127.0.0.1, written to tmp_path:
+    (CA file, certificate chain, private key), as mosquitto's cafile/certfile/keyfile."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    ca_file, chain, key = tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
+    ca.cert_pem.write_to_path(ca_file)
+    cert.private_key_pem.write_to_path(key)
+    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    return ca_file, chain, key
+
+
 @pytest.fixture
 def keys(tmp_path):
     """Signing keys in tmp_path: ops.key (its public key in trusted/ as ops.pub) and

@@ -14,13 +14,13 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
-import trustme
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.localbroker import LocalBroker, free_port
 from central import mqttsocket
 from central.mqttsocket import BufferedClient, BufferedSocket
 from tests.central_peer import CentralThread, SimAgent, write_config
+from tests.conftest import tls_files
 
 
 class Proxy:
@@ -265,12 +265,7 @@ def test_a_connection_cut_in_the_middle_of_a_packet_reconnects_without_garbage(b
 
 
 def test_tls_many_and_large_packets(tmp_path):
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    ca_file, chain, key = tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
-    ca.cert_pem.write_to_path(ca_file)
-    cert.private_key_pem.write_to_path(key)
-    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    ca_file, chain, key = tls_files(tmp_path)
     tls_port = free_port()
     listener = (
         f"allow_anonymous true\nlistener {tls_port} 127.0.0.1\n"
@@ -292,12 +287,7 @@ def test_tls_many_and_large_packets(tmp_path):
 
 
 def test_central_ingests_over_tls(tmp_path):
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    ca_file, chain, key = tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
-    ca.cert_pem.write_to_path(ca_file)
-    cert.private_key_pem.write_to_path(key)
-    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    ca_file, chain, key = tls_files(tmp_path)
     tls_port = free_port()
     listener = (
         f"allow_anonymous true\nlistener {tls_port} 127.0.0.1\n"

@@ -9,23 +9,17 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-import trustme
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.localbroker import LocalBroker
-from tests.conftest import DEGRADED, write_mdstat
+from tests.conftest import DEGRADED, tls_files, write_mdstat
 from tests.schemas import validate
 
 PASSWORD = "Tr0ub4dor-and-3"
 
 
 def test_agent_over_tls_with_a_password(tmp_path, run_agent):
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    ca_file, chain, key = tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
-    ca.cert_pem.write_to_path(ca_file)
-    cert.private_key_pem.write_to_path(key)
-    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    ca_file, chain, key = tls_files(tmp_path)
     passwd = tmp_path / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "agent", PASSWORD], check=True)
     listener = (
