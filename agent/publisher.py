@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -86,7 +85,7 @@ class Publisher:
         )
         client.enable_logger(logging.getLogger("hotspare.paho"))
         logging.getLogger("hotspare.paho").setLevel(logging.WARNING)
-        authenticate(client, s)
+        s.authenticate(client)
         client.will_set(self.status_topic, will_payload, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._paho_connect
@@ -237,17 +236,3 @@ class Publisher:
         logging.getLogger("hotspare.paho").setLevel(logging.CRITICAL)
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)
-
-
-def authenticate(client: mqtt.Client, s: MqttSettings) -> None:
-    """The user, password and TLS of ``[mqtt]`` on a paho client (every client of the agent)."""
-    if s.username:
-        client.username_pw_set(s.username, s.password or None)
-    if s.tls:
-        client.tls_set(
-            ca_certs=s.ca_file or None,
-            certfile=s.cert_file or None,
-            keyfile=s.key_file or None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-        client.tls_insecure_set(s.tls_insecure)

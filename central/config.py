@@ -136,6 +136,7 @@ class MqttSettings(MqttEndpoint):
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
+    tls_insecure: bool = False  # central always verifies the broker's name
 
     @property
     def subscription(self) -> str:

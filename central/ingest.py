@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import ssl
 import threading
 import time
 from collections import Counter
@@ -217,15 +216,7 @@ class MqttSource:
         )
         client.enable_logger(logging.getLogger("hotspare.central.paho"))
         logging.getLogger("hotspare.central.paho").setLevel(logging.WARNING)
-        if s.username:
-            client.username_pw_set(s.username, s.password or None)
-        if s.tls:
-            client.tls_set(
-                ca_certs=s.ca_file or None,
-                certfile=s.cert_file or None,
-                keyfile=s.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        s.authenticate(client)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._connect
         client.on_disconnect = self._disconnect

@@ -106,11 +106,9 @@ def _client(mqtt_settings: config.MqttSettings | None, url: str) -> Any:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from ..publisher import authenticate
-
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     if mqtt_settings is not None and mqtt_settings.url == url:
-        authenticate(client, mqtt_settings)
+        mqtt_settings.authenticate(client)
     return client
 
 
