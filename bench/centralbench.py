@@ -91,23 +91,34 @@ def publish(port: int, messages: list[tuple[str, bytes]], ready) -> None:
     c.loop_stop()
 
 
+class Arrivals:
+    """A callback that times the first and the last of ``n`` arrivals (paho's on_message, or
+    the ingest's transition subscriber): no polling from another thread."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.count, self.first, self.last = n, 0, 0.0, 0.0
+        self.done = threading.Event()
+
+    def __call__(self, *_: object) -> None:
+        now = time.perf_counter()
+        if self.count == 0:
+            self.first = now
+        self.count += 1
+        self.last = now
+        if self.count >= self.n:
+            self.done.set()
+
+    def rate(self) -> float:
+        return (self.count - 1) / (self.last - self.first)
+
+
 def bare_rate(port: int, messages: list[tuple[str, bytes]]) -> tuple[float, float]:
     """Messages a second, and the subscribing process's CPU seconds per message."""
     n = len(messages)
-    got = {"n": 0, "first": 0.0, "last": 0.0}
-    done = threading.Event()
-
-    def on_message(client, userdata, msg):
-        now = time.perf_counter()
-        if got["n"] == 0:
-            got["first"] = now
-        got["n"] += 1
-        got["last"] = now
-        if got["n"] >= n:
-            done.set()
+    arrivals = Arrivals(n)
 
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
-    sub.on_message = on_message
+    sub.on_message = arrivals
     subscribed = threading.Event()
     sub.on_subscribe = lambda *a: subscribed.set()
     sub.connect("127.0.0.1", port, keepalive=KEEPALIVE)
@@ -119,12 +130,12 @@ def bare_rate(port: int, messages: list[tuple[str, bytes]]) -> tuple[float, floa
     p.start()
     cpu = time.process_time()
     ready.set()
-    done.wait(300)
+    arrivals.done.wait(300)
     cpu = time.process_time() - cpu
     p.join(60)
     sub.disconnect()
     sub.loop_stop()
-    return (got["n"] - 1) / (got["last"] - got["first"]), cpu / n
+    return arrivals.rate(), cpu / n
 
 
 def central_rate(
@@ -134,35 +145,24 @@ def central_rate(
     subscribers (after decoding, validating, updating the state and queueing the history
     write) are timed as the bare subscriber's messages are: in the callback, no polling."""
     n = len(messages)
-    got = {"n": 0, "first": 0.0, "last": 0.0}
-    done = threading.Event()
-
-    def on_transition(record) -> None:
-        now = time.perf_counter()
-        if got["n"] == 0:
-            got["first"] = now
-        got["n"] += 1
-        got["last"] = now
-        if got["n"] >= n:
-            done.set()
+    arrivals = Arrivals(n)
 
     tmp.mkdir(exist_ok=True)
     cfg = write_config(tmp / "rate.toml", port, str(tmp / "rate.db"))
     # the bare subscriber's keepalive (paho's default), not the tests' 5 s: under load a 5 s
     # keepalive ends connections mid-run and the clean session loses what was in flight
     cfg.write_text(cfg.read_text().replace("keepalive = 5\n", f"keepalive = {KEEPALIVE}\n"))
-    c = CentralThread(cfg, subscribers=[on_transition]).start()
+    c = CentralThread(cfg, subscribers=[arrivals]).start()
     try:
         ready = mp.Event()
         p = mp.Process(target=publish, args=(port, messages, ready))
         p.start()
         cpu = time.process_time()
         ready.set()
-        done.wait(300)
+        arrivals.done.wait(300)
         cpu = time.process_time() - cpu
         p.join(60)
-        rate = (got["n"] - 1) / (got["last"] - got["first"])
-        return rate, cpu / n, c.central.ingest.counters["transitions"]
+        return arrivals.rate(), cpu / n, c.central.ingest.counters["transitions"]
     finally:
         c.stop()
 
