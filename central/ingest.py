@@ -1,7 +1,7 @@
 """MQTT ingest: every message is decoded, validated, applied to the fleet, recorded, fanned out.
 
-``Ingest.handle()`` is synchronous and runs in the service's event loop (``MqttSource``
-hands paho's messages over from its network thread). A payload that is not JSON, too large,
+``Ingest.handle()`` is synchronous and runs in the service's event loop, called by
+``MqttSource`` for each message as it is read. A payload that is not JSON, too large,
 does not match its schema or names another host than its topic is **rejected**: counted by
 reason, logged (the first of each reason and topic at WARNING, the rest at DEBUG), and
 dropped; nothing a publisher sends can stop the ingest.
@@ -15,21 +15,17 @@ for a task of its own); one that raises is logged and the others still run.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
+from . import mqtt5
 from .config import MqttSettings
 from .contract import Kind, Rejected, decode, parse_topic
 from .history import History
-from .mqttsocket import BufferedClient
+from .mqttclient import MqttClient
 from .state import Fleet, Transition
 
 log = logging.getLogger("hotspare.central.ingest")
@@ -172,10 +168,11 @@ class Ingest:
 
 
 class MqttSource:
-    """paho-mqtt 2 over MQTT 5: subscribes on every connect, hands messages to the loop.
+    """The ingest's subscription: ``<prefix>/#`` at QoS 1 on every connect, each message
+    handed to ``on_message`` in the event loop (``central/mqttclient.py``).
 
-    ``clean_start`` with no session: the fleet state comes back from the retained messages
-    on every (re)connect, so nothing is lost by not keeping a session.
+    Clean start with no session: the fleet state comes back from the retained messages on
+    every (re)connect, so nothing is lost by not keeping a session.
 
     A broker sends no retained messages for a shared subscription (MQTT 5, 4.8.2), so with
     ``shared_group`` set the source also subscribes to the plain topic on every connect, to
@@ -186,136 +183,75 @@ class MqttSource:
     """
 
     REBUILD_QUIET = 2.0
-    BATCH = 2000  # messages per turn of the event loop
-    # while messages keep coming, the loop looks for more this often instead of being woken
-    # for each one (each wake-up is a hand-over of Python's GIL between the two threads)
-    POLL = 0.005
 
-    def __init__(
-        self,
-        settings: MqttSettings,
-        on_message: Callable[[str, bytes, bool], Any],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
+    def __init__(self, settings: MqttSettings, on_message: Callable[[str, bytes, bool], Any]):
         self.settings = settings
-        self.loop = loop
         self._on_message = on_message
-        self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.rebuilding = False  # the plain subscription of a shared-group source is on
-        self._inbox: collections.deque[tuple[str, bytes, bool]] = collections.deque()
-        self._scheduled = False  # a drain is due: the loop needs no wake-up
-        self._lock = threading.Lock()  # between _scheduled and the inbox, across the threads
         self._rebuild_timer: asyncio.TimerHandle | None = None
-        s = settings
-        client = BufferedClient(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            protocol=mqtt.MQTTv5,
-            reconnect_on_failure=True,
-        )
-        client.enable_logger(logging.getLogger("hotspare.central.paho"))
-        logging.getLogger("hotspare.central.paho").setLevel(logging.WARNING)
-        s.authenticate(client)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.on_connect = self._connect
-        client.on_disconnect = self._disconnect
-        client.on_subscribe = self._subscribe
-        client.on_message = self._message
-        self.client = client
+        self.client = MqttClient(settings, self._deliver, self._connect, self._disconnect)
+        self.connected = self.client.connected
 
     def start(self) -> None:
-        s = self.settings
-        self.client.connect_async(s.hostname, s.port, keepalive=s.keepalive, clean_start=True)
-        self.client.loop_start()
+        self.client.start()
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        if self._rebuild_timer is not None:
+            self._rebuild_timer.cancel()
+        self.client.stop()
 
-    # paho's thread
-    def _connect(self, client, userdata, flags, reason_code, properties=None) -> None:
-        if reason_code.is_failure:
-            log.warning("MQTT broker %s refused the connection: %s", self.settings.url, reason_code)
-            return
-        log.info(
-            "MQTT connected to %s; subscribing to %s", self.settings.url, self.settings.subscription
-        )
-        topics = [(self.settings.subscription, 1)]
-        if self.settings.shared_group:
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """At QoS 1 on this connection; False while disconnected."""
+        return self.client.publish(topic, payload, qos=1)
+
+    def _connect(self) -> None:
+        s = self.settings
+        log.info("MQTT connected to %s; subscribing to %s", s.url, s.subscription)
+        topics = [(s.subscription, 1)]
+        if s.shared_group:
+            if self.client.server.get("shared_subscription_available", 1) == 0:
+                log.error(
+                    "MQTT broker %s does not support shared subscriptions (mqtt.shared_group)",
+                    s.url,
+                )
             topics.append((self._plain, 1))
-            self.loop.call_soon_threadsafe(self._rebuild_started)
-        client.subscribe(topics)
-        self.loop.call_soon_threadsafe(self.connected.set)
+            self.rebuilding = True
+            self._rearm()
+        self.client.subscribe(topics, self._subscribed)
+
+    def _subscribed(self, codes: tuple[int, ...]) -> None:
+        if any(code >= 0x80 for code in codes):
+            log.error(
+                "MQTT broker refused the subscription %s: %s",
+                self.settings.subscription,
+                ", ".join(mqtt5.reason(code) for code in codes),
+            )
+            return
+        self.subscribed.set()
+
+    def _disconnect(self, why: str) -> None:
+        log.warning("MQTT connection to %s lost (%s); reconnecting", self.settings.url, why)
 
     @property
     def _plain(self) -> str:
         return f"{self.settings.topic_prefix}/#"
 
-    # loop side: the retained-state read of a shared-group source
-    def _rebuild_started(self) -> None:
-        self.rebuilding = True
-        self._rearm()
-
+    # the retained-state read of a shared-group source
     def _rearm(self) -> None:
         if self._rebuild_timer is not None:
             self._rebuild_timer.cancel()
-        self._rebuild_timer = self.loop.call_later(self.REBUILD_QUIET, self._rebuild_done)
+        loop = asyncio.get_running_loop()
+        self._rebuild_timer = loop.call_later(self.REBUILD_QUIET, self._rebuild_done)
 
     def _rebuild_done(self) -> None:
         self._rebuild_timer = None
         if self.rebuilding:
             self.rebuilding = False
-            self.client.unsubscribe(self._plain)
+            self.client.unsubscribe([self._plain])
             log.info("retained state read; now on the shared subscription only")
 
     def _deliver(self, topic: str, payload: bytes, retained: bool) -> None:
         if retained and self.rebuilding:
             self._rearm()
         self._on_message(topic, payload, retained)
-
-    def _disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
-        log.warning("MQTT connection to %s lost (%s); reconnecting", self.settings.url, reason_code)
-        self.loop.call_soon_threadsafe(self.connected.clear)
-
-    def _subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
-        if any(rc.is_failure for rc in reason_codes):
-            log.error(
-                "MQTT broker refused the subscription %s: %s",
-                self.settings.subscription,
-                reason_codes,
-            )
-            return
-        self.loop.call_soon_threadsafe(self.subscribed.set)
-
-    def _message(self, client, userdata, msg) -> None:
-        # an idle loop is woken by the first message; a busy one polls (``_drain``)
-        item = (msg.topic, msg.payload, bool(msg.retain))
-        with self._lock:
-            self._inbox.append(item)
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self.loop.call_soon_threadsafe(self._drain)
-
-    # loop side
-    def _drain(self) -> None:
-        """Take what arrived, up to ``BATCH`` messages a turn (HTTP and timers run between
-        turns). After a turn that found something, look again in ``POLL`` seconds without
-        being woken; a turn that finds nothing lets the next message wake the loop."""
-        inbox = self._inbox
-        took = 0
-        while took < self.BATCH and inbox:
-            topic, payload, retained = inbox.popleft()
-            took += 1
-            self._deliver(topic, payload, retained)
-        if inbox:
-            self.loop.call_soon(self._drain)
-        elif took:
-            self.loop.call_later(self.POLL, self._drain)
-        else:
-            with self._lock:
-                if not inbox:
-                    self._scheduled = False
-                    return
-            self.loop.call_soon(self._drain)

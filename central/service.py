@@ -102,8 +102,7 @@ class Central:
         source = self.source
         if source is None or not source.connected.is_set():
             return False
-        source.client.publish(topic, payload, qos=1)
-        return True
+        return source.publish(topic, payload)
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         loop = asyncio.get_running_loop()
@@ -125,7 +124,7 @@ class Central:
             describe_url(self.cfg.database),
         )
         assert self.cfg.mqtt is not None
-        self.source = MqttSource(self.cfg.mqtt, self.ingest.handle, loop)
+        self.source = MqttSource(self.cfg.mqtt, self.ingest.handle)
         self.source.start()
         tasks = [
             asyncio.create_task(self._heartbeats()),

@@ -278,7 +278,7 @@ def test_the_service_reconnects_after_the_broker_restarts_and_disconnects_cleanl
     )
     c.stop()
     # stopped: the broker saw a clean DISCONNECT
-    assert c.central.source.client.socket() is None
+    assert not c.central.source.client.is_connected
     client_id = c.central.source.settings.client_id
     wait_for(lambda: f"Client {client_id} disconnected" in broker.log_tail(), what="DISCONNECT")
 
