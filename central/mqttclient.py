@@ -190,9 +190,19 @@ class MqttClient:
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> bool:
         """PUBLISH at QoS 1 (or 0); a refusal in the PUBACK is logged. False if not
-        connected: nothing is queued for later."""
+        connected (nothing is queued for later) or larger than the broker's Maximum Packet
+        Size (3.2.2.3.6)."""
         if qos and self.server.get("maximum_qos", 2) == 0:
             qos = 0  # the broker takes QoS 0 only (3.2.2.3.4)
+        limit = self.server.get("maximum_packet_size")
+        if isinstance(limit, int) and len(mqtt5.publish(topic, payload, qos, 1)) > limit:
+            log.warning(
+                "not sent: a message of %d bytes on %s is larger than the broker takes (%d)",
+                len(payload),
+                topic,
+                limit,
+            )
+            return False
         if not qos:
             link = self._link
             if link is None or not self.connected.is_set():
@@ -254,25 +264,31 @@ class MqttClient:
     # ---- connecting and staying connected ------------------------------------------------
 
     async def _run(self) -> None:
-        delay = BACKOFF[0]
+        """Connect, and again after each end, with back-off. A failure to connect is logged
+        at WARNING when it differs from the one before (the same again: DEBUG)."""
+        delay, last = BACKOFF[0], ""
         while not self._closing:
             try:
                 was_up = await self._session()
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, OSError, EOFError, Refused, ProtocolError) as e:
-                log.warning(
+                why = _describe(e)
+                log.log(
+                    logging.DEBUG if why == last else logging.WARNING,
                     "MQTT broker %s: cannot connect (%s); trying again in %.0f s",
                     self.settings.url,
-                    _describe(e),
+                    why,
                     delay,
                 )
-                was_up = False
+                was_up, last = False, why
             if self._closing:
                 return
-            delay = BACKOFF[0] if was_up else delay
+            if was_up:
+                delay, last = BACKOFF[0], ""
             await asyncio.sleep(delay)
-            delay = BACKOFF[0] if was_up else min(delay * 2, BACKOFF[1])
+            if not was_up:
+                delay = min(delay * 2, BACKOFF[1])
 
     async def _session(self) -> bool:
         """One connection, from TCP to its end; True if the broker accepted it."""
