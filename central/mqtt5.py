@@ -257,8 +257,8 @@ def properties(buf: bytes, pos: int, end: int) -> tuple[dict[str, object], int]:
         name, kind = known
         value: object
         if kind == BYTE:
-            value = buf[pos]
             pos = _take(buf, pos, 1, stop)
+            value = buf[pos - 1]
         elif kind == TWO:
             value = int.from_bytes(buf[pos : _take(buf, pos, 2, stop)], "big")
             pos += 2
