@@ -153,6 +153,9 @@ def varint(n: int) -> bytes:
 
 
 def utf8(s: str) -> bytes:
+    """A UTF-8 Encoded String (1.5.4): no U+0000, at most 65535 bytes."""
+    if "\x00" in s:
+        raise ValueError("a string with U+0000")
     data = s.encode("utf-8")
     if len(data) > 0xFFFF:
         raise ValueError("a string longer than 65535 bytes")
@@ -237,9 +240,12 @@ def _string(buf: bytes, pos: int, end: int) -> tuple[str, int]:
     start = pos + 2
     stop = _take(buf, start, n, end)
     try:
-        return buf[start:stop].decode("utf-8"), stop
+        s = buf[start:stop].decode("utf-8")
     except UnicodeDecodeError as e:
         raise ProtocolError(f"a string that is not UTF-8: {e}") from None
+    if "\x00" in s:
+        raise ProtocolError("a string with U+0000")
+    return s, stop
 
 
 def properties(buf: bytes, pos: int, end: int) -> tuple[dict[str, object], int]:
@@ -420,4 +426,6 @@ def _publish(buf: bytes, first: int, pos: int, end: int) -> Publish:
         topic = buf[start:tend].decode("utf-8")
     except UnicodeDecodeError as e:
         raise ProtocolError(f"a PUBLISH topic that is not UTF-8: {e}") from None
+    if "\x00" in topic:
+        raise ProtocolError("a PUBLISH topic with U+0000")
     return Publish(topic, buf[pos:end], qos, bool(first & 1), packet_id)
