@@ -299,12 +299,18 @@ def parse_ack(p: Packet) -> Ack:
     if p.type == CONNACK:
         if end < 2:
             raise ProtocolError("a CONNACK shorter than 2 bytes")
+        if body[0] & 0xFE:
+            raise ProtocolError("a CONNACK with reserved acknowledge flags set")
         props, pos = properties(body, 2, end)
+        if pos != end:
+            raise ProtocolError("a CONNACK with bytes after its properties")
         return Ack(CONNACK, 0, (body[0] & 1, body[1]), props)
     if p.type == DISCONNECT:
         if end == 0:
             return Ack(DISCONNECT, 0, (0,), {})
         props, pos = properties(body, 1, end) if end > 1 else ({}, end)
+        if pos != end:
+            raise ProtocolError("a DISCONNECT with bytes after its properties")
         return Ack(DISCONNECT, 0, (body[0],), props)
     if p.type not in (PUBACK, SUBACK, UNSUBACK):
         raise ProtocolError(f"packet type {p.type} is not an acknowledgement")
@@ -315,6 +321,8 @@ def parse_ack(p: Packet) -> Ack:
         if end == 2:
             return Ack(PUBACK, packet_id, (0,), {})
         props, pos = properties(body, 3, end) if end > 3 else ({}, end)
+        if pos != end:
+            raise ProtocolError("a PUBACK with bytes after its properties")
         return Ack(PUBACK, packet_id, (body[2],), props)
     props, pos = properties(body, 2, end)
     if pos == end:
