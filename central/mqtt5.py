@@ -172,6 +172,13 @@ def packet(first: int, body: bytes) -> bytes:
     return bytes((first,)) + varint(len(body)) + body
 
 
+def _packet_id(n: int) -> bytes:
+    """A Packet Identifier: non-zero, two bytes (2.2.1)."""
+    if not 0 < n <= 0xFFFF:
+        raise ValueError(f"packet identifier {n}: expected 1 to 65535")
+    return n.to_bytes(2, "big")
+
+
 def connect(
     client_id: str, keepalive: int, username: str = "", password: str = "", clean_start: bool = True
 ) -> bytes:
@@ -187,21 +194,21 @@ def connect(
 
 def subscribe(packet_id: int, filters: list[tuple[str, int]]) -> bytes:
     """SUBSCRIBE (3.8): each filter with its maximum QoS; retained messages sent at subscribe."""
-    body = struct.pack("!H", packet_id) + b"\x00"
+    body = _packet_id(packet_id) + b"\x00"
     for topic, qos in filters:
         body += utf8(topic) + bytes((qos,))
     return packet(SUBSCRIBE << 4 | 0x2, body)
 
 
 def unsubscribe(packet_id: int, filters: list[str]) -> bytes:
-    body = struct.pack("!H", packet_id) + b"\x00" + b"".join(utf8(t) for t in filters)
+    body = _packet_id(packet_id) + b"\x00" + b"".join(utf8(t) for t in filters)
     return packet(UNSUBSCRIBE << 4 | 0x2, body)
 
 
 def publish(topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False):
     if qos not in (0, 1):
         raise ValueError("this client publishes at QoS 0 or 1")
-    body = utf8(topic) + (struct.pack("!H", packet_id) if qos else b"") + b"\x00" + payload
+    body = utf8(topic) + (_packet_id(packet_id) if qos else b"") + b"\x00" + payload
     return packet(PUBLISH << 4 | qos << 1 | int(retain), body)
 
 
