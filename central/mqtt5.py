@@ -194,13 +194,19 @@ def connect(
 
 def subscribe(packet_id: int, filters: list[tuple[str, int]]) -> bytes:
     """SUBSCRIBE (3.8): each filter with its maximum QoS; retained messages sent at subscribe."""
+    if not filters:
+        raise ValueError("a SUBSCRIBE needs a topic filter")
     body = _packet_id(packet_id) + b"\x00"
     for topic, qos in filters:
+        if qos not in (0, 1, 2):
+            raise ValueError(f"subscription QoS {qos}: expected 0, 1 or 2")
         body += utf8(topic) + bytes((qos,))
     return packet(SUBSCRIBE << 4 | 0x2, body)
 
 
 def unsubscribe(packet_id: int, filters: list[str]) -> bytes:
+    if not filters:
+        raise ValueError("an UNSUBSCRIBE needs a topic filter")
     body = _packet_id(packet_id) + b"\x00" + b"".join(utf8(t) for t in filters)
     return packet(UNSUBSCRIBE << 4 | 0x2, body)
 
@@ -208,6 +214,8 @@ def unsubscribe(packet_id: int, filters: list[str]) -> bytes:
 def publish(topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False):
     if qos not in (0, 1):
         raise ValueError("this client publishes at QoS 0 or 1")
+    if not topic or "+" in topic or "#" in topic:
+        raise ValueError(f"topic name {topic[:200]!r}: not empty and without wildcards")
     body = utf8(topic) + (_packet_id(packet_id) if qos else b"") + b"\x00" + payload
     return packet(PUBLISH << 4 | qos << 1 | int(retain), body)
 
