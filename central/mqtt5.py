@@ -153,6 +153,9 @@ def varint(n: int) -> bytes:
 
 
 def utf8(s: str) -> bytes:
+    """A UTF-8 Encoded String (1.5.4): no U+0000, at most 65535 bytes."""
+    if "\x00" in s:
+        raise ValueError("a string with U+0000")
     data = s.encode("utf-8")
     if len(data) > 0xFFFF:
         raise ValueError("a string longer than 65535 bytes")
@@ -167,6 +170,13 @@ def binary(data: bytes) -> bytes:
 
 def packet(first: int, body: bytes) -> bytes:
     return bytes((first,)) + varint(len(body)) + body
+
+
+def _packet_id(n: int) -> bytes:
+    """A Packet Identifier: non-zero, two bytes (2.2.1)."""
+    if not 0 < n <= 0xFFFF:
+        raise ValueError(f"packet identifier {n}: expected 1 to 65535")
+    return n.to_bytes(2, "big")
 
 
 def connect(
@@ -184,21 +194,29 @@ def connect(
 
 def subscribe(packet_id: int, filters: list[tuple[str, int]]) -> bytes:
     """SUBSCRIBE (3.8): each filter with its maximum QoS; retained messages sent at subscribe."""
-    body = struct.pack("!H", packet_id) + b"\x00"
+    if not filters:
+        raise ValueError("a SUBSCRIBE needs a topic filter")
+    body = _packet_id(packet_id) + b"\x00"
     for topic, qos in filters:
+        if qos not in (0, 1, 2):
+            raise ValueError(f"subscription QoS {qos}: expected 0, 1 or 2")
         body += utf8(topic) + bytes((qos,))
     return packet(SUBSCRIBE << 4 | 0x2, body)
 
 
 def unsubscribe(packet_id: int, filters: list[str]) -> bytes:
-    body = struct.pack("!H", packet_id) + b"\x00" + b"".join(utf8(t) for t in filters)
+    if not filters:
+        raise ValueError("an UNSUBSCRIBE needs a topic filter")
+    body = _packet_id(packet_id) + b"\x00" + b"".join(utf8(t) for t in filters)
     return packet(UNSUBSCRIBE << 4 | 0x2, body)
 
 
 def publish(topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False):
     if qos not in (0, 1):
         raise ValueError("this client publishes at QoS 0 or 1")
-    body = utf8(topic) + (struct.pack("!H", packet_id) if qos else b"") + b"\x00" + payload
+    if not topic or "+" in topic or "#" in topic:
+        raise ValueError(f"topic name {topic[:200]!r}: not empty and without wildcards")
+    body = utf8(topic) + (_packet_id(packet_id) if qos else b"") + b"\x00" + payload
     return packet(PUBLISH << 4 | qos << 1 | int(retain), body)
 
 
@@ -237,9 +255,12 @@ def _string(buf: bytes, pos: int, end: int) -> tuple[str, int]:
     start = pos + 2
     stop = _take(buf, start, n, end)
     try:
-        return buf[start:stop].decode("utf-8"), stop
+        s = buf[start:stop].decode("utf-8")
     except UnicodeDecodeError as e:
         raise ProtocolError(f"a string that is not UTF-8: {e}") from None
+    if "\x00" in s:
+        raise ProtocolError("a string with U+0000")
+    return s, stop
 
 
 def properties(buf: bytes, pos: int, end: int) -> tuple[dict[str, object], int]:
@@ -257,8 +278,8 @@ def properties(buf: bytes, pos: int, end: int) -> tuple[dict[str, object], int]:
         name, kind = known
         value: object
         if kind == BYTE:
-            value = buf[pos]
             pos = _take(buf, pos, 1, stop)
+            value = buf[pos - 1]
         elif kind == TWO:
             value = int.from_bytes(buf[pos : _take(buf, pos, 2, stop)], "big")
             pos += 2
@@ -293,12 +314,18 @@ def parse_ack(p: Packet) -> Ack:
     if p.type == CONNACK:
         if end < 2:
             raise ProtocolError("a CONNACK shorter than 2 bytes")
+        if body[0] & 0xFE:
+            raise ProtocolError("a CONNACK with reserved acknowledge flags set")
         props, pos = properties(body, 2, end)
+        if pos != end:
+            raise ProtocolError("a CONNACK with bytes after its properties")
         return Ack(CONNACK, 0, (body[0] & 1, body[1]), props)
     if p.type == DISCONNECT:
         if end == 0:
             return Ack(DISCONNECT, 0, (0,), {})
         props, pos = properties(body, 1, end) if end > 1 else ({}, end)
+        if pos != end:
+            raise ProtocolError("a DISCONNECT with bytes after its properties")
         return Ack(DISCONNECT, 0, (body[0],), props)
     if p.type not in (PUBACK, SUBACK, UNSUBACK):
         raise ProtocolError(f"packet type {p.type} is not an acknowledgement")
@@ -309,6 +336,8 @@ def parse_ack(p: Packet) -> Ack:
         if end == 2:
             return Ack(PUBACK, packet_id, (0,), {})
         props, pos = properties(body, 3, end) if end > 3 else ({}, end)
+        if pos != end:
+            raise ProtocolError("a PUBACK with bytes after its properties")
         return Ack(PUBACK, packet_id, (body[2],), props)
     props, pos = properties(body, 2, end)
     if pos == end:
@@ -420,4 +449,6 @@ def _publish(buf: bytes, first: int, pos: int, end: int) -> Publish:
         topic = buf[start:tend].decode("utf-8")
     except UnicodeDecodeError as e:
         raise ProtocolError(f"a PUBLISH topic that is not UTF-8: {e}") from None
+    if "\x00" in topic:
+        raise ProtocolError("a PUBLISH topic with U+0000")
     return Publish(topic, buf[pos:end], qos, bool(first & 1), packet_id)
