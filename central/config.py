@@ -104,7 +104,9 @@ MQTT_OPTIONS: dict[str, Option] = {
         "($share/<group>/...). Empty: an ordinary subscription.",
     ),
     "client_id": Option(str, "", "Client id. Empty: hotspare-central-<hostname>."),
-    "keepalive": Option(int, 30, "Keepalive in seconds."),
+    "keepalive": Option(
+        int, 30, "Keepalive in seconds, 0 to 65535 (0: none); a broker may ask for less."
+    ),
     "username": Option(str, "", "User name. Empty: connect anonymously."),
     "password_file": Option(
         str, "", "A file holding the password (first line), readable by the service only."
@@ -355,6 +357,10 @@ def _mqtt(file: Path, v: dict[str, Any]) -> MqttSettings:
             file,
             "mqtt.topic_prefix",
             f"expected a topic without wildcards, got {v['topic_prefix']!r}",
+        )
+    if not 0 <= v["keepalive"] <= 65535:
+        raise ConfigError(
+            file, "mqtt.keepalive", f"expected 0 to 65535 seconds, got {v['keepalive']}"
         )
     for key in ("ca_file", "cert_file", "key_file"):
         if v[key] and not Path(v[key]).is_file():

@@ -189,13 +189,18 @@ class MqttClient:
         return self._request(mqtt5.UNSUBACK, lambda pid: mqtt5.unsubscribe(pid, filters), done)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> bool:
-        """PUBLISH at QoS 1 (or 0); a refusal in the PUBACK is logged. False if not
-        connected (nothing is queued for later) or larger than the broker's Maximum Packet
-        Size (3.2.2.3.6)."""
+        """PUBLISH at QoS 1 (or 0); a refusal in the PUBACK is logged. False, and logged,
+        if not connected (nothing is queued for later), if the topic cannot be sent (empty,
+        wildcards) or the packet is larger than the broker's Maximum Packet Size (3.2.2.3.6)."""
         if qos and self.server.get("maximum_qos", 2) == 0:
             qos = 0  # the broker takes QoS 0 only (3.2.2.3.4)
+        try:
+            size = len(mqtt5.publish(topic, payload, qos, 1))
+        except ValueError as e:
+            log.warning("not sent: a message on %r: %s", topic[:200], e)
+            return False
         limit = self.server.get("maximum_packet_size")
-        if isinstance(limit, int) and len(mqtt5.publish(topic, payload, qos, 1)) > limit:
+        if isinstance(limit, int) and size > limit:
             log.warning(
                 "not sent: a message of %d bytes on %s is larger than the broker takes (%d)",
                 len(payload),
@@ -221,8 +226,9 @@ class MqttClient:
         if link is None or not self.connected.is_set():
             return False
         pid = self._packet_id()
+        data = build(pid)  # the encoders' ValueError before anything is pending
         self._pending[pid] = (answer, (lambda ack: done(ack.codes)) if done else (lambda ack: None))
-        link.write(build(pid))
+        link.write(data)
         return True
 
     def _packet_id(self) -> int:

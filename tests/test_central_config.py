@@ -77,6 +77,7 @@ def test_shared_subscription_and_maintenance_windows(tmp_path):
         ('[mqtt]\nurl = "http://x"\n', "mqtt.url", "expected mqtt://"),
         ('[mqtt]\nshared_group = "a/b"\n', "mqtt.shared_group", "without '/'"),
         ('[mqtt]\ntopic_prefix = "a/#"\n', "mqtt.topic_prefix", "without wildcards"),
+        ("[mqtt]\nkeepalive = 70000\n", "mqtt.keepalive", "expected 0 to 65535 seconds"),
         ("[alerts]\nx = 1\n", "alerts.x", "unknown key"),
         ("[routing]\nx = 1\n", "routing", "unknown section"),
         (

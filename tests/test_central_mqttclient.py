@@ -403,6 +403,7 @@ def test_a_message_larger_than_the_broker_takes_is_not_sent_and_said(caplog):
             assert sub.call(lambda: sub.client.server.get("maximum_packet_size")) == 1000
             assert sub.call(lambda: sub.client.publish("t/small", b"s" * 100))
             assert not sub.call(lambda: sub.client.publish("t/large", b"l" * 2000))
+            assert not sub.call(lambda: sub.client.publish("t/+", b"wildcard"))
             wait_for(lambda: ("t/small", b"s" * 100, False) in sub.messages(), what="the small")
             assert sub.connects == 1 and sub.disconnects == []
         finally:
