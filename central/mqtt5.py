@@ -211,7 +211,9 @@ def unsubscribe(packet_id: int, filters: list[str]) -> bytes:
     return packet(UNSUBSCRIBE << 4 | 0x2, body)
 
 
-def publish(topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False):
+def publish(
+    topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False
+) -> bytes:
     if qos not in (0, 1):
         raise ValueError("this client publishes at QoS 0 or 1")
     if not topic or "+" in topic or "#" in topic:
@@ -254,13 +256,18 @@ def _string(buf: bytes, pos: int, end: int) -> tuple[str, int]:
     n = int.from_bytes(buf[pos : _take(buf, pos, 2, end)], "big")
     start = pos + 2
     stop = _take(buf, start, n, end)
+    return _text(buf[start:stop], "a string"), stop
+
+
+def _text(raw: bytes, what: str) -> str:
+    """A UTF-8 Encoded String's characters (1.5.4): valid UTF-8 without U+0000."""
     try:
-        s = buf[start:stop].decode("utf-8")
+        s = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ProtocolError(f"a string that is not UTF-8: {e}") from None
+        raise ProtocolError(f"{what} that is not UTF-8: {e}") from None
     if "\x00" in s:
-        raise ProtocolError("a string with U+0000")
-    return s, stop
+        raise ProtocolError(f"{what} with U+0000")
+    return s
 
 
 def properties(buf: bytes, pos: int, end: int) -> tuple[dict[str, object], int]:
@@ -445,10 +452,5 @@ def _publish(buf: bytes, first: int, pos: int, end: int) -> Publish:
         pos += 1
     if pos > end:
         raise ProtocolError("a PUBLISH whose properties run past it")
-    try:
-        topic = buf[start:tend].decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ProtocolError(f"a PUBLISH topic that is not UTF-8: {e}") from None
-    if "\x00" in topic:
-        raise ProtocolError("a PUBLISH topic with U+0000")
+    topic = _text(buf[start:tend], "a PUBLISH topic")
     return Publish(topic, buf[pos:end], qos, bool(first & 1), packet_id)

@@ -68,7 +68,7 @@ class _Link(asyncio.Protocol):
         self.loop = loop
         self.decoder = mqtt5.Decoder()
         self.transport: asyncio.Transport | None = None
-        self.connack: asyncio.Future[Ack] = loop.create_future()
+        self.connack: asyncio.Future[Ack | None] = loop.create_future()  # None: closed first
         self.closed: asyncio.Future[str] = loop.create_future()
         self.why = ""  # why this side closed it
         self.last_in = self.last_out = loop.time()
@@ -129,7 +129,7 @@ class _Link(asyncio.Protocol):
             why = self.why or (f"{type(exc).__name__}: {exc}" if exc else "connection closed")
             self.closed.set_result(why)
         if not self.connack.done():
-            self.connack.set_exception(ConnectionError(self.closed.result()))
+            self.connack.set_result(None)
 
 
 class MqttClient:
@@ -312,6 +312,8 @@ class MqttClient:
                 )
                 link.write(mqtt5.connect(s.client_id, s.keepalive, s.username, s.password))
                 ack = await link.connack
+                if ack is None:
+                    raise ConnectionError(link.closed.result())
         except BaseException:
             link.close("not connected")
             raise
