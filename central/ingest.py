@@ -184,9 +184,15 @@ class MqttSource:
 
     REBUILD_QUIET = 2.0
 
-    def __init__(self, settings: MqttSettings, on_message: Callable[[str, bytes, bool], Any]):
+    def __init__(
+        self,
+        settings: MqttSettings,
+        on_message: Callable[[str, bytes, bool], Any],
+        on_change: Callable[[bool], None] = lambda connected: None,
+    ) -> None:
         self.settings = settings
         self._on_message = on_message
+        self._on_change = on_change  # True at a connect (the SUBSCRIBE sent), False at a loss
         self.subscribed = asyncio.Event()
         self.rebuilding = False  # the plain subscription of a shared-group source is on
         self._rebuild_timer: asyncio.TimerHandle | None = None
@@ -200,6 +206,10 @@ class MqttSource:
         if self._rebuild_timer is not None:
             self._rebuild_timer.cancel()
         self.client.stop()
+
+    def status(self) -> dict[str, Any]:
+        """The broker connection, for the API and the dashboard (no credentials in it)."""
+        return {"url": self.settings.url, **self.client.status()}
 
     def publish(self, topic: str, payload: bytes) -> bool:
         """At QoS 1 on this connection; False while disconnected."""
@@ -219,6 +229,7 @@ class MqttSource:
             self.rebuilding = True
             self._rearm()
         self.client.subscribe(topics, self._subscribed)
+        self._on_change(True)
 
     def _subscribed(self, codes: tuple[int, ...]) -> None:
         if any(code >= 0x80 for code in codes):
@@ -232,6 +243,7 @@ class MqttSource:
 
     def _disconnect(self, why: str) -> None:
         log.warning("MQTT connection to %s lost (%s); reconnecting", self.settings.url, why)
+        self._on_change(False)
 
     @property
     def _plain(self) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -154,6 +155,9 @@ class MqttClient:
         self.on_disconnect = on_disconnect
         self.connected = asyncio.Event()
         self.server: dict[str, object] = {}
+        self.connects = 0  # connections the broker accepted
+        self.since: float | None = None  # wall clock of the last connect or loss
+        self.last_error: tuple[float, str] | None = None  # (when, why) of the last failure
         self._link: _Link | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -180,6 +184,16 @@ class MqttClient:
     @property
     def is_connected(self) -> bool:
         return self._link is not None and self.connected.is_set()
+
+    def status(self) -> dict[str, object]:
+        """Connected or not since when, connections so far, the last failure and why."""
+        error = self.last_error
+        return {
+            "connected": self.is_connected,
+            "since": self.since,
+            "connects": self.connects,
+            "last_error": {"at": error[0], "why": error[1]} if error else None,
+        }
 
     def subscribe(self, filters: list[tuple[str, int]], done: OnAck | None = None) -> bool:
         """SUBSCRIBE; ``done(reason codes)`` when the SUBACK comes. False if not connected."""
@@ -280,6 +294,7 @@ class MqttClient:
                 raise
             except (TimeoutError, OSError, EOFError, Refused, ProtocolError) as e:
                 why = _describe(e)
+                self.last_error = (time.time(), f"cannot connect: {why}")
                 log.log(
                     logging.DEBUG if why == last else logging.WARNING,
                     "MQTT broker %s: cannot connect (%s); trying again in %.0f s",
@@ -325,6 +340,8 @@ class MqttClient:
         keepalive = int(ack.properties.get("server_keep_alive", s.keepalive))  # type: ignore[call-overload]
         self._link = link
         self._pending.clear()
+        self.connects += 1
+        self.since = time.time()
         self.connected.set()
         pinger = loop.create_task(self._keepalive(link, keepalive)) if keepalive else None
         try:
@@ -339,8 +356,10 @@ class MqttClient:
             self._link = None
             self._pending.clear()
             self.connected.clear()
+            self.since = time.time()
             link.close("stopped")
         if not self._closing:
+            self.last_error = (self.since, f"lost: {why}")
             self.on_disconnect(why)
         return True
 

@@ -570,15 +570,18 @@ def document() -> dict[str, Any]:
             },
             "/api/stats": {
                 "get": {
-                    "summary": "Ingest counters: received, accepted, rejected by reason, transitions, events.",
+                    "summary": "Ingest counters: received, accepted, rejected by reason, transitions,"
+                    " events; broker: the service's MQTT connection ({url, connected, since,"
+                    " connects, last_error: {at, why}}).",
                     "responses": {"200": _ok("Counters."), **ERRORS},
                 }
             },
             "/api/stream": {
                 "get": {
-                    "summary": "Server-sent events: hosts (changed host summaries), summary ({fleet,"
-                    " sites: the summaries of the sites that changed}), transition, maintenance,"
-                    " alerts ({alerts, silences}).",
+                    "summary": "Server-sent events: hello ({broker}, first), hosts (changed host"
+                    " summaries), summary ({fleet, sites: the summaries of the sites that"
+                    " changed}), transition, maintenance, alerts ({alerts, silences}), broker"
+                    " (the service's MQTT connection, at each connect and loss).",
                     "responses": {
                         "200": {
                             "description": "text/event-stream",

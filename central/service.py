@@ -124,7 +124,8 @@ class Central:
             describe_url(self.cfg.database),
         )
         assert self.cfg.mqtt is not None
-        self.source = MqttSource(self.cfg.mqtt, self.ingest.handle)
+        self.source = MqttSource(self.cfg.mqtt, self.ingest.handle, self._broker_changed)
+        self.api.broker = self.source.status
         self.source.start()
         tasks = [
             asyncio.create_task(self._heartbeats()),
@@ -165,9 +166,18 @@ class Central:
             await asyncio.sleep(interval)
 
     async def _heartbeats(self) -> None:
+        """Missed heartbeats are looked for only while the broker is connected: a service
+        that cannot listen hears no host, which says nothing about the hosts."""
         while True:
             await asyncio.sleep(1.0)
-            self.ingest.tick()
+            if self.source is not None and self.source.connected.is_set():
+                self.ingest.tick()
+
+    def _broker_changed(self, connected: bool) -> None:
+        assert self.source is not None
+        if connected and self.source.client.connects > 1:
+            self.fleet.resume(self.clock())
+        self.hub.send("broker", self.source.status())
 
     async def _prune(self) -> None:
         if not self.cfg.retention_days:

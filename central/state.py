@@ -135,6 +135,7 @@ class Fleet:
         self.hosts: dict[tuple[str, str], Host] = {}
         self.reported: dict[StateKey, str | None] = dict(known or {})
         self.summary = Summary()  # counts per state, kept by every change below
+        self.resumed_at = 0.0  # the last reconnect after a lost broker (``resume``)
 
     def host(self, site: str, host: str) -> Host:
         h = self.hosts.get((site, host))
@@ -273,14 +274,24 @@ class Fleet:
         ]
 
     # --- time ----------------------------------------------------------------------------
+    def resume(self, now: float) -> None:
+        """The service hears the broker again after losing it: no host counts as silent for
+        the time the service could not listen, so each gets ``heartbeat_timeout`` from
+        ``now`` to be heard (its Last Will, if it died meanwhile, is among the retained
+        messages that come first). Not at the first connect: a stale retained health
+        found at start is stale at once."""
+        self.resumed_at = now
+
     def tick(self, now: float) -> list[Transition]:
-        """Mark offline every online host not heard for ``heartbeat_timeout`` seconds."""
+        """Mark offline every online host not heard for ``heartbeat_timeout`` seconds (since
+        the last ``resume``, if later). Call it only while the broker is connected."""
         out: list[Transition] = []
+        since = self.resumed_at
         for h in self.hosts.values():
             if (
                 h.online is not False
                 and h.last_heard
-                and now - h.last_heard > self.heartbeat_timeout
+                and now - max(h.last_heard, since) > self.heartbeat_timeout
             ):
                 h.online, h.offline_cause, h.offline_since = False, MISSED_HEARTBEATS, now
                 out += self._host_state(h, now, MISSED_HEARTBEATS)

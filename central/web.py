@@ -84,6 +84,7 @@ class Api:
         self.clock = clock
         self.alerting: Alerting | None = None  # alert routing, when configured
         self.commander: Commander | None = None  # signed commands, when configured
+        self.broker: Callable[[], dict[str, Any]] | None = None  # the MQTT connection's status
         self._sorted: list[Host] = []  # every host by (site, name): see _by_name
 
     # --- app -----------------------------------------------------------------------------
@@ -464,7 +465,13 @@ class Api:
         return _json({"expired": sid})
 
     async def stats(self, request: web.Request) -> web.Response:
-        return _json({**self.ingest.stats(), "sse_clients": len(self.hub.clients)})
+        return _json(
+            {
+                **self.ingest.stats(),
+                "broker": self.broker() if self.broker else None,
+                "sse_clients": len(self.hub.clients),
+            }
+        )
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(
@@ -478,7 +485,8 @@ class Api:
         q: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
         self.hub.clients.add(q)
         try:
-            await resp.write(b"retry: 2000\nevent: hello\ndata: {}\n\n")
+            hello = json.dumps({"broker": self.broker() if self.broker else None})
+            await resp.write(f"retry: 2000\nevent: hello\ndata: {hello}\n\n".encode())
             while True:
                 try:
                     frame = await asyncio.wait_for(q.get(), 15)

@@ -5,8 +5,10 @@ payloads (built by agent/wire.py) and the central service run in a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -252,3 +254,79 @@ def wait_for(pred: Callable[[], Any], timeout: float = 15, what: str = "") -> An
             return last
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+class Proxy:
+    """A TCP relay between a client and the broker that can hand the broker's bytes to the
+    client one byte per segment (``dribble``), cut the connection after ``cut_after`` bytes
+    from the broker (once; later connections are relayed whole), or be down (``down()``:
+    every connection cut, new ones closed at once, until ``up()``)."""
+
+    def __init__(self, broker_port: int, dribble: bool = False, cut_after: int = 0) -> None:
+        self.broker_port = broker_port
+        self.dribble = dribble
+        self.cut_after = cut_after
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        self._down = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def down(self) -> None:
+        self._down = True
+        self._cut_all()
+
+    def up(self) -> None:
+        self._down = False
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self._down:
+                client.close()
+                continue
+            self.connections += 1
+            upstream = socket.create_connection(("127.0.0.1", self.broker_port))
+            for s in (client, upstream):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._socks += [client, upstream]
+            cut = self.cut_after if self.connections == 1 else 0
+            threading.Thread(target=self._pump, args=(client, upstream, 0, False)).start()
+            threading.Thread(target=self._pump, args=(upstream, client, cut, True)).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, cut: int, down: bool) -> None:
+        sent = 0
+        try:
+            while data := src.recv(65536):
+                if cut and sent + len(data) >= cut:
+                    dst.sendall(data[: cut - sent])
+                    break
+                if self.dribble and down:
+                    for i in range(len(data)):
+                        dst.sendall(data[i : i + 1])
+                        time.sleep(0.0002)
+                else:
+                    dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def _cut_all(self) -> None:
+        for s in self._socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.close()
+        self._socks = []
+
+    def close(self) -> None:
+        self.listener.close()
+        self._cut_all()

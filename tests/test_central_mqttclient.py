@@ -27,7 +27,7 @@ from agent.localbroker import LocalBroker, free_port
 from central import mqttclient
 from central.config import MqttSettings
 from central.mqttclient import MqttClient
-from tests.central_peer import CentralThread, SimAgent, wait_for, write_config
+from tests.central_peer import CentralThread, Proxy, SimAgent, wait_for, write_config
 from tests.conftest import tls_files
 
 PASSWORD = "c3ntral-Secret-77"
@@ -115,64 +115,6 @@ def publish(
 
 def payloads(n: int, size: int, prefix: str = "t") -> dict[str, bytes]:
     return {f"{prefix}/{i:04d}": json.dumps({"i": i, "pad": "x" * size}).encode() for i in range(n)}
-
-
-class Proxy:
-    """A TCP relay between the client and the broker that can hand the broker's bytes to the
-    client one byte per segment (``dribble``) or cut the connection after ``cut_after`` bytes
-    from the broker (once; later connections are relayed whole)."""
-
-    def __init__(self, broker_port: int, dribble: bool = False, cut_after: int = 0) -> None:
-        self.broker_port = broker_port
-        self.dribble = dribble
-        self.cut_after = cut_after
-        self.connections = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self._socks: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            upstream = socket.create_connection(("127.0.0.1", self.broker_port))
-            for s in (client, upstream):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._socks += [client, upstream]
-            cut = self.cut_after if self.connections == 1 else 0
-            threading.Thread(target=self._pump, args=(client, upstream, 0, False)).start()
-            threading.Thread(target=self._pump, args=(upstream, client, cut, True)).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, cut: int, down: bool) -> None:
-        sent = 0
-        try:
-            while data := src.recv(65536):
-                if cut and sent + len(data) >= cut:
-                    dst.sendall(data[: cut - sent])
-                    break
-                if self.dribble and down:
-                    for i in range(len(data)):
-                        dst.sendall(data[i : i + 1])
-                        time.sleep(0.0002)
-                else:
-                    dst.sendall(data)
-                sent += len(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-
-    def close(self) -> None:
-        self.listener.close()
-        for s in self._socks:
-            with contextlib.suppress(OSError):
-                s.close()
 
 
 def broker_log(b: LocalBroker) -> str:

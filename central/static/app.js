@@ -465,10 +465,21 @@ async function render() {
     current = null;
   }
 }
+// the service's own MQTT connection: while it is down, nothing on the page moves
+function showBroker(b) {
+  const el = document.getElementById("broker");
+  el.hidden = !b || b.connected;
+  if (el.hidden) return;
+  const since = b.since ? ` since ${when(b.since)}` : "";
+  const why = b.last_error ? ` (${b.last_error.why})` : "";
+  el.textContent = `Not connected to the MQTT broker ${b.url}${since}${why}. What is shown is as of then;`
+    + " no host is marked offline for silence meanwhile.";
+}
 function connect() {
   const live = document.getElementById("live");
   const es = new EventSource("/api/stream");
-  es.addEventListener("hello", () => { live.className = "live on"; });
+  es.addEventListener("hello", (e) => { live.className = "live on"; showBroker(JSON.parse(e.data).broker); });
+  es.addEventListener("broker", (e) => showBroker(JSON.parse(e.data)));
   es.addEventListener("hosts", (e) => { if (current && current.onHosts) current.onHosts(JSON.parse(e.data)); });
   es.addEventListener("summary", (e) => { if (current && current.onSummary) current.onSummary(JSON.parse(e.data)); });
   es.addEventListener("maintenance", () => { if (current && current.name === "maintenance") scheduleRender(); });
