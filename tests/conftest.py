@@ -276,3 +276,13 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "central.db")
     return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(scope="module")
+def snmpd6():
+    """net-snmp's snmpd on ``[::1]`` (v2c and v3), one per test module that asks for it."""
+    from tests.snmp_peer import Snmpd
+
+    d = Snmpd(host="::1").start()
+    yield d
+    d.stop()

@@ -17,9 +17,24 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from agent.localbroker import stop_process
+from collectors.snmp import OPTIONS
 
 SNMPSIM_VENV = Path(os.environ.get("HOTSPARE_SNMPSIM_VENV", "/var/tmp/hotspare-snmpsim"))
 SNMPREC = Path(__file__).parent / "fixtures" / "snmprec"
+
+
+def opts(**kw) -> dict:
+    """The SNMP collector's options: every default, with ``kw`` over them."""
+    o = {k: v.default for k, v in OPTIONS.items()}
+    o.update(kw)
+    return o
+
+
+def secret(path: Path, text: str) -> str:
+    """A secret file (community, v3 key) readable by its owner only; its path."""
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return str(path)
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:

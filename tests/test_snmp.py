@@ -29,7 +29,6 @@ from agent.model import ComponentHealth, GroupState
 from agent.poller import Poller
 from collectors.base import State, read_secret
 from collectors.snmp import (
-    OPTIONS,
     Credentials,
     SnmpCollector,
     create,
@@ -47,6 +46,7 @@ from tests.snmp_peer import (
     SnmpSim,
     Veth,
     free_udp_port,
+    opts,
     wait_for_snmp,
 )
 from tests.snmprec import FIXTURES, index, walked
@@ -68,12 +68,6 @@ DEVIATIONS = {
     ): "Junos's yellow alarm is its minor alarm: warning here, critical in LibreNMS",
 }
 ABNORMAL = {"ironware": ("psu/2", State.FAILED), "dell-os10_s4128ton-psu": ("psu/1", State.ABSENT)}
-
-
-def opts(**kw):
-    o = {k: v.default for k, v in OPTIONS.items()}
-    o.update(kw)
-    return o
 
 
 def _sys(values):

@@ -18,14 +18,8 @@ import pytest
 from agent.poller import Poller
 from collectors import snmp, snmp_traps
 from collectors.base import State
-from collectors.snmp import OPTIONS, create, shared_engine
-from tests.snmp_peer import V3_AUTH, V3_PRIV, V3_USER, Snmpd, free_udp_port
-
-
-def opts(**kw):
-    o = {k: v.default for k, v in OPTIONS.items()}
-    o.update(kw)
-    return o
+from collectors.snmp import create, shared_engine
+from tests.snmp_peer import V3_AUTH, V3_PRIV, V3_USER, free_udp_port, opts, secret
 
 
 def open_socket_inodes() -> set[str]:
@@ -45,30 +39,19 @@ def inodes(sockets) -> set[str]:
     return {f"socket:[{os.fstat(s.fileno()).st_ino}]" for s in sockets}
 
 
-@pytest.fixture(scope="module")
-def snmpd():
-    d = Snmpd(host="::1").start()
-    yield d
-    d.stop()
-
-
 @pytest.fixture
-def collectors(snmpd, tmp_path):
-    auth, priv = tmp_path / "auth", tmp_path / "priv"
-    for f, text in ((auth, V3_AUTH), (priv, V3_PRIV)):
-        f.write_text(text + "\n")
-        f.chmod(0o600)
-    common = dict(port=snmpd.port, ports=["lo"], request_timeout=2)
+def collectors(snmpd6, tmp_path):
+    common = dict(port=snmpd6.port, ports=["lo"], request_timeout=2)
     return [
-        create("v2c", opts(address="::1", community=snmpd.community, **common)),
+        create("v2c", opts(address="::1", community=snmpd6.community, **common)),
         create(
             "v3",
             opts(
                 address="::1",
                 version="3",
                 user=V3_USER,
-                auth_key_file=str(auth),
-                priv_key_file=str(priv),
+                auth_key_file=secret(tmp_path / "auth", V3_AUTH),
+                priv_key_file=secret(tmp_path / "priv", V3_PRIV),
                 **common,
             ),
         ),

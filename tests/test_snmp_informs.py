@@ -19,17 +19,21 @@ import pytest
 
 from collectors import snmp_ber as ber
 from collectors.base import State
-from collectors.snmp import OPTIONS, create
-from tests.snmp_peer import V3_AUTH, V3_PRIV, V3_USER, Snmpd, Veth, free_udp_port, notify
+from collectors.snmp import create
+from tests.snmp_peer import (
+    V3_AUTH,
+    V3_PRIV,
+    V3_USER,
+    Snmpd,
+    Veth,
+    free_udp_port,
+    notify,
+    opts,
+    secret,
+)
 
 BASE = "hotspare/v1/dc1/web-01"
 UPLINK = f"hsn{os.getpid() % 10_000_000}"
-
-
-def opts(**kw):
-    o = {k: v.default for k, v in OPTIONS.items()}
-    o.update(kw)
-    return o
 
 
 def test_an_inform_is_answered_with_its_request_id_and_varbinds():
@@ -64,24 +68,11 @@ def test_an_inform_is_answered_with_its_request_id_and_varbinds():
 # --- in a running agent ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def snmpd6():
-    d = Snmpd(host="::1").start()
-    yield d
-    d.stop()
-
-
 @pytest.fixture
 def veth():
     v = Veth(UPLINK)
     yield v
     v.remove()
-
-
-def secret(path, text: str) -> str:
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return str(path)
 
 
 def credentials(version: str, snmpd6: Snmpd, tmp_path) -> dict:

@@ -22,23 +22,11 @@ import pytest
 
 from agent.config import load
 from collectors.base import State
-from collectors.snmp import OPTIONS, create
-from tests.snmp_peer import V3_AUTH, V3_PRIV, V3_USER, Snmpd, free_udp_port, notify
+from collectors.snmp import create
+from tests.snmp_peer import V3_AUTH, V3_PRIV, V3_USER, Snmpd, free_udp_port, notify, opts, secret
 
 ROOT = Path(__file__).resolve().parent.parent
 V3 = (V3_USER, V3_AUTH, V3_PRIV)
-
-
-def opts(**kw):
-    o = {k: v.default for k, v in OPTIONS.items()}
-    o.update(kw)
-    return o
-
-
-def secret(path: Path, text: str) -> str:
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return str(path)
 
 
 def v3_opts(tmp_path: Path, **kw):
@@ -49,13 +37,6 @@ def v3_opts(tmp_path: Path, **kw):
         priv_key_file=secret(tmp_path / "priv", V3_PRIV),
         **kw,
     )
-
-
-@pytest.fixture(scope="module")
-def snmpd6():
-    d = Snmpd(host="::1").start()
-    yield d
-    d.stop()
 
 
 # --- polling over IPv6 ------------------------------------------------------------------

@@ -21,19 +21,13 @@ from pathlib import Path
 import pytest
 
 from collectors.base import State
-from collectors.snmp import OPTIONS, SnmpCollector, SnmpError, create, silence_state
+from collectors.snmp import SnmpCollector, SnmpError, create, silence_state
 from tests.conftest import CLEAN, DEGRADED, write_mdstat
 from tests.schemas import validate
-from tests.snmp_peer import Snmpd, Veth
+from tests.snmp_peer import Snmpd, Veth, opts
 from tests.test_promotion import fixture_bond
 
 UPLINK = "hsw-up0"
-
-
-def opts(**kw):
-    o = {k: v.default for k, v in OPTIONS.items()}
-    o.update(kw)
-    return o
 
 
 # --- pure: silence -> state ---------------------------------------------------------------
