@@ -10,10 +10,8 @@ import pytest
 from agent.tomlfile import ConfigError
 from central import config as central_config
 from tests.central_peer import CentralThread, get, send, wait_for, write_config
-from tests.conftest import CLEAN, agent_config, write_mdstat
-from tests.test_promotion import RECORDER, stand_in
+from tests.test_promotion_agent import start_standby
 
-BASE = "hotspare/v1/dc1/web-01"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TOKEN = "s3cret-token-for-commands"
 
@@ -21,26 +19,7 @@ TOKEN = "s3cret-token-for-commands"
 @pytest.fixture
 def standby(broker, subscribe, run_agent, tmp_path, keys, monkeypatch):
     """An agent in the standby role whose manual promotion runs a recording hook."""
-    mdstat = tmp_path / "mdstat"
-    write_mdstat(mdstat, CLEAN)
-    record = tmp_path / "hook-calls"
-    monkeypatch.setenv("RECORD", str(record))
-    hook = stand_in(tmp_path, "failover", RECORDER)
-    promo = f"""
-[promotion]
-trusted_keys = "{keys / "trusted"}"
-role = "standby"
-[[promotion.policy]]
-name = "take-over"
-when = ["host=failed"]
-intent = "promote"
-action = "hook"
-[promotion.policy.hook]
-argv = ["{hook}", "takeover"]
-"""
-    sub = subscribe()
-    run_agent(agent_config(broker.port, mdstat, tmp_path / "state", extra=promo))
-    sub.wait(lambda m: m.topic == f"{BASE}/health" and m.json()["role"] == "standby", 20, "health")
+    _, _, record = start_standby(broker, subscribe, run_agent, tmp_path, keys, monkeypatch)
     return record
 
 

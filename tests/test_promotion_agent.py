@@ -32,9 +32,10 @@ def command_events(sub) -> list[dict]:
     return [e for e in sub.json_on("/events") if e["type"] == "command"]
 
 
-def test_forged_stale_replayed_and_unsigned_commands_are_rejected_and_the_cli_is_accepted(
-    broker, subscribe, run_agent, tmp_path, keys, monkeypatch
-):
+def start_standby(broker, subscribe, run_agent, tmp_path, keys, monkeypatch, promotion: str = ""):
+    """An agent in the standby role trusting ``keys/trusted``, whose manual promotion
+    ("take-over") runs a hook that records its calls; ``promotion``: more [promotion] keys.
+    Returns (agent, subscriber, the hook's record file) once its health says standby."""
     mdstat = tmp_path / "mdstat"
     write_mdstat(mdstat, CLEAN)
     record = tmp_path / "hook-calls"
@@ -43,8 +44,7 @@ def test_forged_stale_replayed_and_unsigned_commands_are_rejected_and_the_cli_is
     promo = f"""
 [promotion]
 trusted_keys = "{keys / "trusted"}"
-max_skew = 10.0
-role = "standby"
+{promotion}role = "standby"
 [[promotion.policy]]
 name = "take-over"
 when = ["host=failed"]
@@ -56,6 +56,15 @@ argv = ["{hook}", "takeover"]
     sub = subscribe()
     agent = run_agent(agent_config(broker.port, mdstat, tmp_path / "state", extra=promo))
     sub.wait(lambda m: m.topic == f"{BASE}/health" and m.json()["role"] == "standby", 20, "health")
+    return agent, sub, record
+
+
+def test_forged_stale_replayed_and_unsigned_commands_are_rejected_and_the_cli_is_accepted(
+    broker, subscribe, run_agent, tmp_path, keys, monkeypatch
+):
+    agent, sub, record = start_standby(
+        broker, subscribe, run_agent, tmp_path, keys, monkeypatch, "max_skew = 10.0\n"
+    )
 
     ops = signing.load_private_key(keys / "ops.key")
     mallory = signing.load_private_key(keys / "mallory.key")
