@@ -154,8 +154,20 @@ class SimAgent:
 
 
 def write_config(
-    path: Path, broker_port: int, database: str, extra: str = "", mqtt_extra: str = ""
+    path: Path,
+    broker_port: int,
+    database: str,
+    extra: str = "",
+    mqtt_extra: str = "",
+    token: str = "",
 ) -> Path:
+    """A central config on a loopback port; with ``token``, a token file (mode 0600) beside
+    it, so that the API takes changes with that token."""
+    if token:
+        token_file = path.with_suffix(".token")
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+        extra = f'token_file = "{token_file}"\n{extra}'
     path.write_text(
         f'[central]\nlisten = "127.0.0.1:0"\ndatabase = "{database}"\n{extra}'
         f'[mqtt]\nurl = "mqtt://127.0.0.1:{broker_port}"\nkeepalive = 5\n{mqtt_extra}'

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 from pathlib import Path
 
@@ -258,17 +257,14 @@ def notified(hook: Recorder, host: str, group: str, status: str) -> list[dict]:
 
 
 def test_end_to_end_webhook_alertmanager_silence_and_maintenance(broker, tmp_path: Path) -> None:
-    token = tmp_path / "central.token"
-    token.write_text(TOKEN + "\n")
-    os.chmod(token, 0o600)
     agents: list[SimAgent] = []
     with Recorder() as hook, alertmanager() as am:
         cfg = write_config(
             tmp_path / "central.toml",
             broker.port,
             str(tmp_path / "c.db"),
-            extra=f'token_file = "{token}"\n',
             mqtt_extra=alerts_config(tmp_path, hook.url, am),
+            token=TOKEN,
         )
         c = CentralThread(cfg).start()
         try:
@@ -403,15 +399,7 @@ def test_end_to_end_webhook_alertmanager_silence_and_maintenance(broker, tmp_pat
 
 
 def test_without_an_alerts_section_the_api_says_so(broker, tmp_path: Path) -> None:
-    token = tmp_path / "central.token"
-    token.write_text(TOKEN + "\n")
-    os.chmod(token, 0o600)
-    cfg = write_config(
-        tmp_path / "central.toml",
-        broker.port,
-        str(tmp_path / "c.db"),
-        extra=f'token_file = "{token}"\n',
-    )
+    cfg = write_config(tmp_path / "central.toml", broker.port, str(tmp_path / "c.db"), token=TOKEN)
     c = CentralThread(cfg).start()
     try:
         assert get(f"{c.url}/api/alerts") == (

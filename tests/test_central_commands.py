@@ -24,16 +24,13 @@ def standby(broker, subscribe, run_agent, tmp_path, keys, monkeypatch):
 
 
 def start_central(broker, tmp_path, key: str, sender: str) -> CentralThread:
-    token = tmp_path / "token"
-    token.write_text(TOKEN)
-    token.chmod(0o600)
     commands = f'[commands]\nsigning_key = "{key}"\nsender = "{sender}"\nwait = 20.0\n'
     path = write_config(
         tmp_path / "central.toml",
         broker.port,
         str(tmp_path / "central.db"),
-        extra=f'token_file = "{token}"\n',
         mqtt_extra=f"\n{commands}",
+        token=TOKEN,
     )
     central = CentralThread(path).start()
     return central
@@ -92,14 +89,8 @@ def test_a_key_the_agent_does_not_trust_is_refused_and_said_so(broker, tmp_path,
 
 
 def test_without_a_commands_section_the_api_says_commands_are_off(broker, tmp_path, standby):
-    token = tmp_path / "token"
-    token.write_text(TOKEN)
-    token.chmod(0o600)
     path = write_config(
-        tmp_path / "central.toml",
-        broker.port,
-        str(tmp_path / "central.db"),
-        extra=f'token_file = "{token}"\n',
+        tmp_path / "central.toml", broker.port, str(tmp_path / "central.db"), token=TOKEN
     )
     central = CentralThread(path).start()
     try:

@@ -28,15 +28,12 @@ def test_a_group_turning_degraded_turns_red_without_reload(broker, run_agent, tm
         SimAgent(broker.port, "dc1", "db-01", {"power": "redundant", "cooling": "redundant"}),
         SimAgent(broker.port, "dc2", "db-02", {"power": "failed"}),
     ]
-    token = tmp_path / "token"
-    token.write_text("dashboard-test-token\n")
-    token.chmod(0o600)
     c = CentralThread(
         write_config(
             tmp_path / "central.toml",
             broker.port,
             str(tmp_path / "c.db"),
-            extra=f'token_file = "{token}"\n',
+            token="dashboard-test-token",
         )
     ).start()
     try:
@@ -126,9 +123,6 @@ def test_alerts_page_lists_alerts_live_and_adds_a_silence(broker, tmp_path, brow
     from tests.alerts_peer import Recorder
 
     ARTIFACTS.mkdir(exist_ok=True)
-    token = tmp_path / "token"
-    token.write_text("dashboard-test-token\n")
-    token.chmod(0o600)
     secret = tmp_path / "hook.secret"
     secret.write_text("k\n")
     secret.chmod(0o600)
@@ -144,8 +138,8 @@ def test_alerts_page_lists_alerts_live_and_adds_a_silence(broker, tmp_path, brow
                 tmp_path / "central.toml",
                 broker.port,
                 str(tmp_path / "c.db"),
-                extra=f'token_file = "{token}"\n',
                 mqtt_extra=alerts,
+                token="dashboard-test-token",
             )
         ).start()
         try:

@@ -4,7 +4,6 @@ again. Real peers: mosquitto, simulated agents, a recording webhook receiver."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -21,9 +20,6 @@ TOKEN = "silences-test-token"
 
 
 def config(tmp_path: Path, port: int, database: str, hook: str) -> Path:
-    token = tmp_path / "central.token"
-    token.write_text(TOKEN + "\n")
-    os.chmod(token, 0o600)
     secret = tmp_path / "hook.secret"
     secret.write_text("k\n")
     secret.chmod(0o600)
@@ -37,8 +33,8 @@ def config(tmp_path: Path, port: int, database: str, hook: str) -> Path:
         tmp_path / "central.toml",
         port,
         database,
-        extra=f'token_file = "{token}"\n',
         mqtt_extra=alerts,
+        token=TOKEN,
     )
 
 

@@ -3,7 +3,6 @@ availability over recorded history, maintenance with the bearer token, live upda
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.request
 
@@ -18,21 +17,8 @@ TOKEN = "s3cret-token-for-tests"
 
 
 @pytest.fixture
-def token_file(tmp_path):
-    p = tmp_path / "central.token"
-    p.write_text(TOKEN + "\n")
-    os.chmod(p, 0o600)
-    return p
-
-
-@pytest.fixture
-def central(broker, tmp_path, token_file):
-    cfg = write_config(
-        tmp_path / "central.toml",
-        broker.port,
-        str(tmp_path / "c.db"),
-        extra=f'token_file = "{token_file}"\n',
-    )
+def central(broker, tmp_path):
+    cfg = write_config(tmp_path / "central.toml", broker.port, str(tmp_path / "c.db"), token=TOKEN)
     c = CentralThread(cfg).start()
     yield c
     c.stop()
