@@ -75,14 +75,25 @@ def veth():
     v.remove()
 
 
-def credentials(version: str, snmpd6: Snmpd, tmp_path) -> dict:
+def switch(snmpd6: Snmpd, tmp_path, trap_port: int, port: str, version: str) -> dict:
+    """The [[collectors.snmp]] entry of snmpd6 as switch "tor-a" watching ``port``, with its
+    trap listener on ``[::1]:trap_port`` and v2c or v3 credentials in secret files."""
     if version == "2c":
-        return {"community_file": secret(tmp_path / "community", snmpd6.community)}
+        creds = {"community_file": secret(tmp_path / "community", snmpd6.community)}
+    else:
+        creds = {
+            "version": "3",
+            "user": V3_USER,
+            "auth_key_file": secret(tmp_path / "auth", V3_AUTH),
+            "priv_key_file": secret(tmp_path / "priv", V3_PRIV),
+        }
     return {
-        "version": "3",
-        "user": V3_USER,
-        "auth_key_file": secret(tmp_path / "auth", V3_AUTH),
-        "priv_key_file": secret(tmp_path / "priv", V3_PRIV),
+        "name": "tor-a",
+        "address": "::1",
+        "port": snmpd6.port,
+        "ports": [port],
+        "trap_listen": f"[::1]:{trap_port}",
+        **creds,
     }
 
 
@@ -97,14 +108,7 @@ def test_an_inform_from_the_switch_repolls_it_at_once(
 ):
     sub = subscribe()
     trap_port = free_udp_port("::1")
-    entry = {
-        "name": "tor-a",
-        "address": "::1",
-        "port": snmpd6.port,
-        "ports": [UPLINK],
-        "trap_listen": f"[::1]:{trap_port}",
-        **credentials(version, snmpd6, tmp_path),
-    }
+    entry = switch(snmpd6, tmp_path, trap_port, UPLINK, version)
     # snmpd re-reads its interface table every few seconds: wait until it lists the veth
     snmpd_says(entry, State.OK)
     agent = run_agent(
@@ -154,14 +158,7 @@ def test_after_a_reload_the_new_engine_polls_and_the_listener_answers_again(
     """A reload closes every collector, so the engine and the listener: both come back."""
     sub = subscribe()
     trap_port = free_udp_port("::1")
-    entry = {
-        "name": "tor-a",
-        "address": "::1",
-        "port": snmpd6.port,
-        "ports": ["lo"],
-        "trap_listen": f"[::1]:{trap_port}",
-        **credentials("3", snmpd6, tmp_path),
-    }
+    entry = switch(snmpd6, tmp_path, trap_port, "lo", "3")
     head = (
         f'[agent]\nsite = "dc1"\nhost = "web-01"\ninterval = 60\njitter = 0\n'
         f'state_dir = "{tmp_path / "state"}"\n'
