@@ -183,7 +183,7 @@ class MqttClient:
 
     @property
     def is_connected(self) -> bool:
-        return self._link is not None and self.connected.is_set()
+        return self._link is not None  # set and cleared with ``connected``
 
     def status(self) -> dict[str, object]:
         """Connected or not since when, connections so far, the last failure and why."""
@@ -208,13 +208,14 @@ class MqttClient:
         wildcards) or the packet is larger than the broker's Maximum Packet Size (3.2.2.3.6)."""
         if qos and self.server.get("maximum_qos", 2) == 0:
             qos = 0  # the broker takes QoS 0 only (3.2.2.3.4)
+        pid = self._packet_id() if qos else 0  # taken only once the packet is written
         try:
-            size = len(mqtt5.publish(topic, payload, qos, 1))
+            data = mqtt5.publish(topic, payload, qos, pid)
         except ValueError as e:
             log.warning("not sent: a message on %r: %s", topic[:200], e)
             return False
         limit = self.server.get("maximum_packet_size")
-        if isinstance(limit, int) and size > limit:
+        if isinstance(limit, int) and len(data) > limit:
             log.warning(
                 "not sent: a message of %d bytes on %s is larger than the broker takes (%d)",
                 len(payload),
@@ -222,22 +223,25 @@ class MqttClient:
                 limit,
             )
             return False
-        if not qos:
-            link = self._link
-            if link is None or not self.connected.is_set():
-                return False
-            link.write(mqtt5.publish(topic, payload))
-            return True
+        link = self._link
+        if link is None:
+            return False
+        if qos:
 
-        def acked(codes: tuple[int, ...]) -> None:
-            if codes and codes[0] >= 0x80:
-                log.warning("the broker refused a message on %s: %s", topic, mqtt5.reason(codes[0]))
+            def acked(ack: Ack) -> None:
+                if ack.codes and ack.codes[0] >= 0x80:
+                    why = mqtt5.reason(ack.codes[0])
+                    log.warning("the broker refused a message on %s: %s", topic, why)
 
-        return self._request(mqtt5.PUBACK, lambda pid: mqtt5.publish(topic, payload, 1, pid), acked)
+            self._pending[pid] = (mqtt5.PUBACK, acked)
+        link.write(data)
+        return True
 
     def _request(self, answer: int, build: Callable[[int], bytes], done: OnAck | None) -> bool:
+        """SUBSCRIBE or UNSUBSCRIBE: written with a packet identifier of its own, ``done`` called
+        with the reason codes of the answer."""
         link = self._link
-        if link is None or not self.connected.is_set():
+        if link is None:
             return False
         pid = self._packet_id()
         data = build(pid)  # the encoders' ValueError before anything is pending
