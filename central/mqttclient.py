@@ -208,7 +208,7 @@ class MqttClient:
         wildcards) or the packet is larger than the broker's Maximum Packet Size (3.2.2.3.6)."""
         if qos and self.server.get("maximum_qos", 2) == 0:
             qos = 0  # the broker takes QoS 0 only (3.2.2.3.4)
-        pid = self._packet_id() if qos else 0  # taken only once the packet is written
+        pid = self._packet_id() if qos else 0  # reserved in _pending only once written
         try:
             data = mqtt5.publish(topic, payload, qos, pid)
         except ValueError as e:
